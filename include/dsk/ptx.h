@@ -1,0 +1,57 @@
+/* dsk/ptx.h: NVIDIA kernel emitters (ptx/): tile configurations, resource plans, PTX text.
+ *
+ * A tile configuration names one kernel; its canonical name is what tests, benchmarks,
+ * the tuner and the verbose log print, e.g. "gemm_fp8_sm90a_128x112_s6_c2"
+ * (+ "_contig" / "_masked" for grouped layouts, "_swapab" for the swapped-operand
+ * small-M variant, "_p" for persistent). */
+#ifndef DSK_PTX_H
+#define DSK_PTX_H
+
+#include <stddef.h>
+#include "status.h"
+#include "gemm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum dsk_arch { DSK_ARCH_SM90A = 0, DSK_ARCH_SM89 = 1 } dsk_arch;
+
+typedef struct dsk_gemm_tile {
+    dsk_arch arch;
+    int block_m;          /* 64, 128, 256 (sm90a, where legal); 16..128 on sm_89 */
+    int block_n;          /* 16..256 on sm90a in steps of 8 (wgmma N), incl. non-powers of two */
+    int block_k;          /* 128 */
+    int stages;           /* shared-memory pipeline depth */
+    int cluster;          /* 1 or 2 (sm90a TMA multicast) */
+    int persistent;       /* 1: persistent tile scheduler */
+    int swap_ab;          /* 1: compute D^T = B . A^T (small M) */
+    dsk_gemm_layout layout;
+} dsk_gemm_tile;
+
+/* The emitter's own resource plan of a configuration. */
+typedef struct dsk_gemm_plan {
+    int legal;               /* 0: the configuration cannot be built; reason says why */
+    char reason[160];
+    int threads;             /* per CTA */
+    size_t smem_bytes;       /* dynamic + static shared memory per CTA */
+    int regs_per_thread;     /* the emitter's estimate (consumer threads for sm90a) */
+    int max_regs;            /* the register cap the kernel declares (.maxnreg / setmaxnreg) */
+    int consumer_warpgroups; /* sm90a */
+} dsk_gemm_plan;
+
+/* Canonical kernel name of a configuration into buf. Returns buf. */
+char *dsk_gemm_tile_name(const dsk_gemm_tile *t, char *buf, size_t len);
+/* Parses "128x112" etc. into block_m/block_n. */
+dsk_status dsk_gemm_tile_parse(const char *s, dsk_gemm_tile *t);
+
+/* Fills plan for t (does not emit). Fails only for arguments out of any range. */
+dsk_status dsk_ptx_gemm_plan(const dsk_gemm_tile *t, size_t smem_limit, dsk_gemm_plan *plan);
+
+/* Emits the PTX module text of t (malloc'd, caller frees) and its entry name. */
+dsk_status dsk_ptx_gemm_emit(const dsk_gemm_tile *t, char **ptx, char *entry, size_t entry_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
