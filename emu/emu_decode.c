@@ -141,14 +141,6 @@ static int has(const dec *D, const char *p)
     return 0;
 }
 
-static int has_prefix(const dec *D, const char *p)
-{
-    size_t n = strlen(p);
-    for (int i = 0; i < D->nparts; i++)
-        if (strncmp(D->parts[i], p, n) == 0) return 1;
-    return 0;
-}
-
 static int space_of(const dec *D)
 {
     if (has(D, "shared::cluster")) return SP_SHARED_CLUSTER;
@@ -373,7 +365,9 @@ static int src(dec *D, int ri, int t)
         case SYM_REG:
             if (r->off) return emu_perr(P, D->line, "register with an offset");
             return (int)s->value + idx;
-        case SYM_SHARED: case SYM_PARAM: case SYM_LOCAL: case SYM_GLOBAL:
+        case SYM_PARAM:  /* parameter addresses carry the param window (generic = param address) */
+            return emu_const_slot(P, CK_IMM, 0, EMU_WIN_PARAM + (uint64_t)(s->value + r->off));
+        case SYM_SHARED: case SYM_LOCAL: case SYM_GLOBAL:
             return emu_const_slot(P, CK_IMM, 0, (uint64_t)(s->value + r->off));
         case SYM_DYN_SHARED:
             return emu_const_slot(P, CK_DYN_SMEM_BASE, 0, (uint64_t)r->off);

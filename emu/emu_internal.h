@@ -192,6 +192,8 @@ typedef struct emu_warp {
     int wg_fenced;
     /* bulk async-group (cp.async.bulk.commit_group / wait_group) */
     int bulk_committed;
+    /* barrier.cluster: arrived in phase cbar_phase, not yet waited */
+    unsigned cbar_phase; int cbar_pending;
     uint64_t steps;            /* instructions executed since last yield */
 } emu_warp;
 

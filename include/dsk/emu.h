@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "status.h"
+#include "device.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,6 +105,12 @@ dsk_status dsk_emu_tensor_map_encode_tiled(dsk_tensor_map *map, dsk_tma_dtype dt
                                            const uint32_t *box_dim,
                                            const uint32_t *element_strides,
                                            dsk_tma_swizzle swizzle);
+
+/* The emulated GPU named gpu ("h800", "h20", "h100", "h200", "4090", "l20", "a100"; case
+ * insensitive): its target and device properties (either may be NULL). The one lookup the
+ * emu backend uses, so the autotuner's GPU table can become its source. Unknown names:
+ * DSK_ERR_NOT_FOUND listing the known ones. */
+dsk_status dsk_emu_target_for(const char *gpu, dsk_emu_target *target, dsk_device_props *props);
 
 /* Runs the emulator's built-in self tests; writes a report line per test to out
  * (a FILE*, NULL for none). Returns DSK_OK when all pass. */
