@@ -220,10 +220,12 @@ static int parse_simple(dec *D)
     }
     if (punct(D, '+') && r->kind == RO_NAME) {
         emu_lex(P);
+        int neg = 0;
+        if (punct(D, '-')) { neg = 1; emu_lex(P); }
         emu_imm im;
         if (T(D)->kind != TK_NUM || emu_parse_number(T(D)->s, T(D)->len, &im))
             return emu_perr(P, D->line, "expected an offset");
-        D->pool[i].off = (int64_t)im.u;
+        D->pool[i].off = neg ? -(int64_t)im.u : (int64_t)im.u;
         emu_lex(P);
     }
     return i;
