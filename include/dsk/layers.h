@@ -31,9 +31,8 @@
  *   original_max_pos >= 1, beta_slow > 0, beta_fast >= beta_slow.
  *   The reference computes frequencies and angles in float64. model.py computes the
  *   frequencies and angles in f32: at position 1.6e5 its angles differ from these by up
- *   to ~5e-3 rad,
- *   so kernels must form pos * freq with care (float64 frequencies, or angle reduction)
- *   and tests must state tolerances that grow with the position.
+ *   to ~5e-3 rad, so kernels must form pos * freq with care (float64 frequencies, or
+ *   angle reduction) and tests must state tolerances that grow with the position.
  *
  * SwiGLU:  gate_up [T, 2*I] f32 or bf16 (gate in columns [0, I), up in [I, 2I))
  *   -> y [T, I] f32 or bf16:  y = silu(gate) * up,  silu(g) = g / (1 + exp(-g))
