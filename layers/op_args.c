@@ -14,6 +14,9 @@ dsk_status dsk_op_tensor(const char *fn, const char *name, const dsk_tensor *t, 
     if (!t)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s is NULL, expected a %s %s tensor", fn, name,
                         layout, dsk_dtype_mask_str(dtype_mask, dts, sizeof dts));
+    if ((unsigned)t->dtype >= DSK_DTYPE_COUNT) /* before any DSK_DT(dtype) shift */
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s has dtype invalid (%d), expected %s", fn, name,
+                        (int)t->dtype, dsk_dtype_mask_str(dtype_mask, dts, sizeof dts));
     DSK_TRY(dsk_check_tensor(fn, name, t, dtype_mask, rank, NULL, layout));
     return dsk_check_inner_contig(fn, name, t);
 }
