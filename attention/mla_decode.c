@@ -1,11 +1,26 @@
 /* attention/mla_decode.c: MLA decode (weight-absorbed, paged latent cache): the argument
  * checks, the float64 reference and the dispatcher. The contract is in dsk/attention.h.
- * The YaRN softmax scale helper lives here too. */
+ * The V3 dimensions and the YaRN softmax scale helper live here too. */
 #include <math.h>
 #include <stdlib.h>
 #include "core/backend.h"
 #include "core/error.h"
 #include "layers/op_args.h"
+
+dsk_mla_config dsk_mla_config_v3(void)
+{
+    dsk_mla_config c = {
+        .n_heads = 128,
+        .q_lora_rank = 1536,
+        .kv_lora_rank = 512,
+        .qk_nope_head_dim = 128,
+        .qk_rope_head_dim = 64,
+        .v_head_dim = 128,
+        .mscale_all_dim = 1.0f,
+        .rope_factor = 40.0f,
+    };
+    return c;
+}
 
 float dsk_mla_softmax_scale(int qk_head_dim, float mscale_all_dim, float rope_factor)
 {

@@ -74,6 +74,22 @@ typedef struct dsk_mla_prefill_args {
     float softmax_scale;
 } dsk_mla_prefill_args;
 
+/* The attention dimensions of a DeepSeek-V2/V3 model (config.json names); the ops take
+ * them through tensor shapes, this collects them with DeepSeek-V3's values as default. */
+typedef struct dsk_mla_config {
+    int n_heads;          /* num_attention_heads: 128 */
+    int q_lora_rank;      /* 1536 */
+    int kv_lora_rank;     /* 512: the latent width, decode's dv */
+    int qk_nope_head_dim; /* 128 */
+    int qk_rope_head_dim; /* 64: decode's D = kv_lora_rank + qk_rope_head_dim = 576 */
+    int v_head_dim;       /* 128 */
+    float mscale_all_dim; /* rope_scaling.mscale_all_dim: 1.0 */
+    float rope_factor;    /* rope_scaling.factor: 40 */
+} dsk_mla_config;
+
+/* DeepSeek-V3's attention dimensions. */
+dsk_mla_config dsk_mla_config_v3(void);
+
 /* YaRN-corrected softmax scale (see above), computed in float64. factor <= 1 means no
  * YaRN; qk_head_dim <= 0 gives NaN. */
 float dsk_mla_softmax_scale(int qk_head_dim, float mscale_all_dim, float rope_factor);

@@ -34,6 +34,14 @@ static void test_softmax_scale(void)
     float zero_m = dsk_mla_softmax_scale(192, 0.0f, 40.0f);
     DSK_T_CHECK(fabs(zero_m - 1.0 / sqrt(192.0)) <= 1e-7 / sqrt(192.0),
                 "softmax_scale(192, mscale_all_dim 0, 40) = %.9g, want 1/sqrt(192)", zero_m);
+    dsk_mla_config c = dsk_mla_config_v3();
+    DSK_T_CHECK(c.n_heads == 128 && c.q_lora_rank == 1536 && c.kv_lora_rank == 512 &&
+                    c.qk_nope_head_dim == 128 && c.qk_rope_head_dim == 64 && c.v_head_dim == 128 &&
+                    c.mscale_all_dim == 1.0f && c.rope_factor == 40.0f,
+                "dsk_mla_config_v3: unexpected values");
+    float v3 = dsk_mla_softmax_scale(c.qk_nope_head_dim + c.qk_rope_head_dim, c.mscale_all_dim,
+                                     c.rope_factor);
+    DSK_T_CHECK(v3 == got, "softmax scale from dsk_mla_config_v3 = %.9g, want %.9g", v3, got);
     float m2 = dsk_mla_softmax_scale(64, 0.707f, 4.0f);
     double mm = 0.1 * 0.707 * log(4.0) + 1.0;
     DSK_T_CHECK(fabs(m2 - mm * mm / 8.0) <= 1e-6, "softmax_scale(64, 0.707, 4) = %.9g, want %.9g", m2,
