@@ -79,11 +79,11 @@ dsk_status dsk_mla_decode_check(const char *fn, const dsk_mla_decode_args *a)
     DSK_TRY(dsk_op_tensor(fn, "seq_lens", a->seq_lens, 1, DSK_DT(DSK_I32), "[B]"));
     const int64_t sl_want[1] = {B};
     DSK_TRY(dsk_op_shape(fn, "seq_lens", a->seq_lens, sl_want, "[B]"));
-    DSK_TRY(dsk_op_output(fn, "out", a->out, 3, DSK_OP_FLOAT, "[B, H, dv]"));
+    DSK_TRY(dsk_op_tensor(fn, "out", a->out, 3, DSK_OP_FLOAT, "[B, H, dv]"));
     const int64_t out_want[3] = {B, H, a->dv};
     DSK_TRY(dsk_op_out_shape(fn, "out", a->out, out_want, "[B, H, dv]"));
     if (a->lse) {
-        DSK_TRY(dsk_op_output(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[B, H]"));
+        DSK_TRY(dsk_op_tensor(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[B, H]"));
         const int64_t lse_want[2] = {B, H};
         DSK_TRY(dsk_op_out_shape(fn, "lse", a->lse, lse_want, "[B, H]"));
         DSK_TRY(dsk_op_no_overlap(fn, "lse", a->lse, "out", a->out));

@@ -39,12 +39,6 @@ static int cmp_dim_stride(const void *a, const void *b)
     return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-dsk_status dsk_op_output(const char *fn, const char *name, dsk_tensor *t, int rank,
-                         unsigned dtype_mask, const char *layout)
-{
-    return dsk_op_tensor(fn, name, t, rank, dtype_mask, layout);
-}
-
 /* Sufficient condition for no self-overlap: with the dims of extent > 1 sorted by stride,
  * each stride exceeds the largest offset reachable by the smaller ones. */
 static dsk_status check_distinct(const char *fn, const char *name, const dsk_tensor *t)

@@ -30,10 +30,6 @@
 dsk_status dsk_op_tensor(const char *fn, const char *name, const dsk_tensor *t, int rank,
                          unsigned dtype_mask, const char *layout);
 
-/* dsk_op_tensor for an output (non-const): follow it with dsk_op_out_shape. */
-dsk_status dsk_op_output(const char *fn, const char *name, dsk_tensor *t, int rank,
-                         unsigned dtype_mask, const char *layout);
-
 /* t->shape[0..rank) equals want[]; the message shows `layout` and its values. */
 dsk_status dsk_op_shape(const char *fn, const char *name, const dsk_tensor *t,
                         const int64_t *want, const char *layout);
