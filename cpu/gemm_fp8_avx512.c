@@ -148,11 +148,9 @@ static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
                 }
             }
         }
-        for (int64_t m = 0; m < M; m++) {
-            float v[4];
-            for (int j = 0; j < 4; j++) v[j] = _mm512_reduce_add_ps(tot[m * 4 + j]);
-            store_row(s, m, n, nr, v);
-        }
+        for (int64_t m = 0; m < M; m++)
+            for (int j = 0; j < nr; j++)
+                dsk_cpu_store_out(s->d, m * s->ldd + n + j, s->d_bf16, _mm512_reduce_add_ps(tot[m * 4 + j]));
     }
     return 0;
 }

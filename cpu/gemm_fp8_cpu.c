@@ -14,6 +14,7 @@
  * rows with one group index; masked: per group's first masked_m rows). */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
