@@ -121,6 +121,11 @@ static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
         const int nr = n1 - n < 4 ? (int)(n1 - n) : 4;
         const uint8_t *br[4];
         for (int j = 0; j < 4; j++) br[j] = s->b + (n + (j < nr ? j : 0)) * s->ldb;
+        /* Prefetch the next group of rows while this one is decoded: one group (4K bytes)
+         * ahead hides the memory latency that the hardware stream prefetcher, tracking
+         * four interleaved streams, does not. */
+        const uint8_t *pf[4];
+        for (int j = 0; j < 4; j++) pf[j] = n + 4 + j < n1 ? br[0] + (4 + j) * s->ldb : br[j];
         for (int64_t i = 0; i < M * 4; i++) tot[i] = _mm512_setzero_ps();
         const float *sbp = s->sb + (n / 128) * s->sb_n;
         for (int64_t kb = 0; kb < nkb; kb++) {
@@ -128,8 +133,8 @@ static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
             const __mmask64 mk0 = tail_mask(K - k0), mk1 = tail_mask(K - k0 - 64);
             __m512i w[4][4];
             for (int j = 0; j < 4; j++) {
-                _mm_prefetch((const char *)(br[j] + k0 + 1024), _MM_HINT_T0);
-                _mm_prefetch((const char *)(br[j] + k0 + 1024 + 64), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf[j] + k0), _MM_HINT_T0);
+                _mm_prefetch((const char *)(pf[j] + k0 + 64), _MM_HINT_T0);
                 dec64(&t, _mm512_maskz_loadu_epi8(mk0, br[j] + k0), &w[j][0], &w[j][1]);
                 dec64(&t, _mm512_maskz_loadu_epi8(mk1, br[j] + k0 + 64), &w[j][2], &w[j][3]);
             }
