@@ -4,7 +4,7 @@
  * A benchmark has a setup (builds its inputs once; kept while its runs repeat and freed
  * before the next benchmark's setup), a run (times `while (dsk_bench_next(st)) {...}`)
  * and per-iteration work sizes from which the shim reports the user counters:
- *   GB/s       bytes / time          GFLOP/s   flops / time
+ *   GB         bytes / time (GB/s)   GFLOP     flops / time (GFLOP/s)
  *   roofline   max(bytes / BW, flops / PEAK) / time: the fraction of this machine's
  *              roofline (BW: streaming read measured at start; PEAK: from the ISA, cores
  *              and the measured clock; both printed in the run's context). */

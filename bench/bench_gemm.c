@@ -2,12 +2,17 @@
  * 16, 64, 512, 2048: dsk's FP8 block-scaled GEMM (bf16 output) against oneDNN's matmul
  * with bf16 and with f32 weights on the same shape, in the same run. oneDNN gets its
  * preferred weight layout (format_tag any, reordered once at setup, not timed), as dsk
- * gets its FP8 weights as stored. Bytes counted: weights + activations + output. */
+ * gets its FP8 weights as stored. Bytes counted: weights + activations + output.
+ *
+ * Cold weights: each fixture holds enough copies of the weights to exceed twice the
+ * last-level cache and every iteration uses the next copy, so weights come from memory
+ * as they do in a model whose layers do not fit in cache. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
+#include "core/topo.h"
 #include "dsk/dsk.h"
 
 #ifdef DSK_HAVE_DNNL
@@ -26,14 +31,29 @@ static const gemm_shape shapes[] = {
 static const int64_t Ms[] = {1, 4, 16, 64, 512, 2048};
 
 typedef struct gemm_params { int64_t M, N, K; impl im; } gemm_params;
+
+#define MAX_COPIES 16
+
+/* Copies of a weight of `bytes` that together exceed twice the last-level cache. */
+static int weight_copies(double bytes)
+{
+    static size_t l3;
+    if (!l3) {
+        dsk_topo_info t;
+        l3 = dsk_topo_query(&t) == DSK_OK && t.l3 ? t.l3 : (size_t)32 << 20;
+    }
+    int n = (int)(2.0 * (double)l3 / bytes) + 1;
+    return n < 1 ? 1 : n > MAX_COPIES ? MAX_COPIES : n;
+}
 static gemm_params params[sizeof shapes / sizeof shapes[0]][6][3];
 
 /* ---- dsk FP8 ---- */
 typedef struct dsk_fix {
     dsk_device *dev;
-    void *a, *as, *b, *bs, *d;
-    dsk_tensor ta, tas, tb, tbs, td;
-    dsk_gemm_fp8_args args;
+    void *a, *as, *b[MAX_COPIES], *bs, *d;
+    dsk_tensor ta, tas, tb[MAX_COPIES], tbs, td;
+    dsk_gemm_fp8_args args[MAX_COPIES];
+    int copies;
 } dsk_fix;
 
 static void dsk_teardown(void *f)
@@ -41,7 +61,7 @@ static void dsk_teardown(void *f)
     dsk_fix *x = f;
     dsk_bench_free(x->a);
     dsk_bench_free(x->as);
-    dsk_bench_free(x->b);
+    for (int i = 0; i < MAX_COPIES; i++) dsk_bench_free(x->b[i]);
     dsk_bench_free(x->bs);
     dsk_bench_free(x->d);
     if (x->dev) dsk_device_close(x->dev);
@@ -56,37 +76,45 @@ static void *dsk_setup(const void *pp, char *err, size_t len)
     int64_t KB = (p->K + 127) / 128, NB = (p->N + 127) / 128;
     x->a = dsk_bench_alloc((size_t)(p->M * p->K));
     x->as = dsk_bench_alloc(sizeof(float) * (size_t)(p->M * KB));
-    x->b = dsk_bench_alloc((size_t)(p->N * p->K));
+    x->copies = weight_copies((double)p->N * p->K);
+    int ok = 1;
+    for (int i = 0; i < x->copies; i++) ok &= (x->b[i] = dsk_bench_alloc((size_t)(p->N * p->K))) != NULL;
     x->bs = dsk_bench_alloc(sizeof(float) * (size_t)(NB * KB));
     x->d = dsk_bench_alloc(2 * (size_t)(p->M * p->N));
-    if (!x->a || !x->as || !x->b || !x->bs || !x->d || dsk_device_open("cpu", &x->dev) != DSK_OK) {
+    if (!ok || !x->a || !x->as || !x->bs || !x->d || dsk_device_open("cpu", &x->dev) != DSK_OK) {
         snprintf(err, len, "setup: %s", dsk_last_error()[0] ? dsk_last_error() : "out of memory");
         dsk_teardown(x);
         return NULL;
     }
     dsk_bench_fill_e4m3(x->a, (size_t)(p->M * p->K), 1);
-    dsk_bench_fill_e4m3(x->b, (size_t)(p->N * p->K), 2);
+    for (int i = 0; i < x->copies; i++) dsk_bench_fill_e4m3(x->b[i], (size_t)(p->N * p->K), 2 + (unsigned)i);
     dsk_bench_fill_f32(x->as, (size_t)(p->M * KB), 3, 0.001f, 0.002f);
     dsk_bench_fill_f32(x->bs, (size_t)(NB * KB), 4, 0.001f, 0.002f);
     x->ta = dsk_tensor_2d(x->a, DSK_E4M3, p->M, p->K);
     x->tas = dsk_tensor_2d(x->as, DSK_F32, p->M, KB);
-    x->tb = dsk_tensor_2d(x->b, DSK_E4M3, p->N, p->K);
     x->tbs = dsk_tensor_2d(x->bs, DSK_F32, NB, KB);
     x->td = dsk_tensor_2d(x->d, DSK_BF16, p->M, p->N);
-    x->args = (dsk_gemm_fp8_args){DSK_GEMM_DENSE, &x->ta, &x->tas, &x->tb, &x->tbs, &x->td, NULL, NULL};
+    for (int i = 0; i < x->copies; i++) {
+        x->tb[i] = dsk_tensor_2d(x->b[i], DSK_E4M3, p->N, p->K);
+        x->args[i] = (dsk_gemm_fp8_args){DSK_GEMM_DENSE, &x->ta, &x->tas, &x->tb[i], &x->tbs, &x->td, NULL, NULL};
+    }
     return x;
 }
 
 static void dsk_run(dsk_bench_state *st, void *f)
 {
     dsk_fix *x = f;
-    if (dsk_gemm_fp8(x->dev, &x->args) != DSK_OK) {
+    if (dsk_gemm_fp8(x->dev, &x->args[0]) != DSK_OK) {
         dsk_bench_fail(st, dsk_last_error());
         while (dsk_bench_next(st)) {}
         return;
     }
     dsk_bench_label(st, dsk_device_last_kernel(x->dev));
-    while (dsk_bench_next(st)) dsk_gemm_fp8(x->dev, &x->args);
+    int i = 0;
+    while (dsk_bench_next(st)) {
+        dsk_gemm_fp8(x->dev, &x->args[i]);
+        i = i + 1 == x->copies ? 0 : i + 1;
+    }
 }
 
 /* ---- oneDNN ---- */
@@ -95,7 +123,8 @@ typedef struct dnnl_fix {
     dnnl_engine_t eng;
     dnnl_stream_t strm;
     dnnl_primitive_t prim;
-    dnnl_memory_t src, wts, dst;
+    dnnl_memory_t src, wts[MAX_COPIES], dst;
+    int copies;
     char impl[128];
 } dnnl_fix;
 
@@ -104,7 +133,8 @@ static void dnnl_teardown(void *f)
     dnnl_fix *x = f;
     if (x->prim) dnnl_primitive_destroy(x->prim);
     if (x->src) dnnl_memory_destroy(x->src);
-    if (x->wts) dnnl_memory_destroy(x->wts);
+    for (int i = 0; i < MAX_COPIES; i++)
+        if (x->wts[i]) dnnl_memory_destroy(x->wts[i]);
     if (x->dst) dnnl_memory_destroy(x->dst);
     if (x->strm) dnnl_stream_destroy(x->strm);
     if (x->eng) dnnl_engine_destroy(x->eng);
@@ -148,7 +178,8 @@ static void *dnnl_setup(const void *pp, char *err, size_t len)
     DNNL_CK(dnnl_primitive_create(&x->prim, pd));
     DNNL_CK(dnnl_memory_create(&x->src, &smd, x->eng, DNNL_MEMORY_ALLOCATE));
     DNNL_CK(dnnl_memory_create(&x->dst, &dmd, x->eng, DNNL_MEMORY_ALLOCATE));
-    DNNL_CK(dnnl_memory_create(&x->wts, wpref, x->eng, DNNL_MEMORY_ALLOCATE));
+    x->copies = weight_copies((double)p->N * p->K * (double)es);
+    for (int i = 0; i < x->copies; i++) DNNL_CK(dnnl_memory_create(&x->wts[i], wpref, x->eng, DNNL_MEMORY_ALLOCATE));
     DNNL_CK(dnnl_memory_create(&wuser, &wumd, x->eng, DNNL_MEMORY_ALLOCATE));
     void *h;
     DNNL_CK(dnnl_memory_get_data_handle(x->src, &h));
@@ -159,9 +190,11 @@ static void *dnnl_setup(const void *pp, char *err, size_t len)
     else dsk_bench_fill_f32(h, (size_t)(p->N * p->K), 2, -1, 1);
     DNNL_CK(dnnl_reorder_primitive_desc_create(&rpd, &wumd, x->eng, wpref, x->eng, NULL));
     DNNL_CK(dnnl_primitive_create(&reorder, rpd));
-    dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, wuser}, {DNNL_ARG_TO, x->wts}};
-    DNNL_CK(dnnl_primitive_execute(reorder, x->strm, 2, rargs));
-    DNNL_CK(dnnl_stream_wait(x->strm));
+    for (int i = 0; i < x->copies; i++) {
+        dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, wuser}, {DNNL_ARG_TO, x->wts[i]}};
+        DNNL_CK(dnnl_primitive_execute(reorder, x->strm, 2, rargs));
+        DNNL_CK(dnnl_stream_wait(x->strm));
+    }
     dnnl_primitive_destroy(reorder);
     dnnl_primitive_desc_destroy(rpd);
     dnnl_memory_destroy(wuser);
@@ -179,11 +212,13 @@ fail:
 static void dnnl_run(dsk_bench_state *st, void *f)
 {
     dnnl_fix *x = f;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, x->src}, {DNNL_ARG_WEIGHTS, x->wts}, {DNNL_ARG_DST, x->dst}};
     dsk_bench_label(st, x->impl);
+    int i = 0;
     while (dsk_bench_next(st)) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, x->src}, {DNNL_ARG_WEIGHTS, x->wts[i]}, {DNNL_ARG_DST, x->dst}};
         dnnl_primitive_execute(x->prim, x->strm, 3, args);
         dnnl_stream_wait(x->strm);
+        i = i + 1 == x->copies ? 0 : i + 1;
     }
 }
 #endif

@@ -55,8 +55,8 @@ void run_one(benchmark::State &st, const dsk_bench *b)
     b->run(&s, g_cur_fix);
     using C = benchmark::Counter;
     double peak = b->peak == DSK_PEAK_F32 ? g_peak_f32 : g_peak_bf16;
-    if (b->bytes > 0) st.counters["GB/s"] = C(b->bytes * 1e-9, C::kIsIterationInvariantRate);
-    if (b->flops > 0) st.counters["GFLOP/s"] = C(b->flops * 1e-9, C::kIsIterationInvariantRate);
+    if (b->bytes > 0) st.counters["GB"] = C(b->bytes * 1e-9, C::kIsIterationInvariantRate);
+    if (b->flops > 0) st.counters["GFLOP"] = C(b->flops * 1e-9, C::kIsIterationInvariantRate);
     double t_bw = g_bw > 0 ? b->bytes / g_bw : 0, t_fl = peak > 0 ? b->flops / peak : 0;
     double roof = t_bw > t_fl ? t_bw : t_fl;
     if (roof > 0) st.counters["roofline"] = C(roof, C::kIsIterationInvariantRate);
