@@ -10,6 +10,7 @@
 #include "core/threadpool.h"
 #include "core/topo.h"
 #include "cpu/cpu_internal.h"
+#include "cpu/mla_internal.h"
 
 static int cpu_available(char *why, size_t len) { return 1; }
 
@@ -53,12 +54,6 @@ static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor
 }
 
 /* The ops below run their references until the fast kernels land. */
-static dsk_status cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
-{
-    dsk_device_set_kernel(dev, "mla_decode_cpu_ref");
-    return dsk_mla_decode_ref(a);
-}
-
 static dsk_status cpu_mla_prefill(dsk_device *dev, const dsk_mla_prefill_args *a)
 {
     dsk_device_set_kernel(dev, "mla_prefill_cpu_ref");
@@ -111,7 +106,7 @@ const dsk_backend dsk_backend_cpu = {
     .download = cpu_copy,
     .gemm_fp8 = dsk_cpu_gemm_fp8,
     .quant_act_fp8 = cpu_quant_act,
-    .mla_decode = cpu_mla_decode,
+    .mla_decode = dsk_cpu_mla_decode,
     .mla_prefill = cpu_mla_prefill,
     .moe_route = cpu_moe_route,
     .moe_permute = cpu_moe_permute,
