@@ -22,6 +22,24 @@
 
 #define DSK_GEMM_NPARAMS 21
 
+/* The accumulator geometry of one thread, for the shared pieces (gemm_fp8_common.c). */
+typedef struct dsk_gemm_frag {
+    dsk_ptx_text *b;
+    int swap;            /* 1: P = B's rows, Q = A's rows */
+    int mt, nt;          /* m tiles (of mstride rows) and n8 tiles per thread */
+    int mstride;         /* 16 (mma.sync) or 64 (wgmma) */
+    int nb_vals;         /* 128-blocks of B the tile's N side straddles (1..3) */
+    int ascale_shared;   /* a_scale from shared memory (%sc_as) instead of global (%sa_thr) */
+    dsk_gemm_layout layout;
+} dsk_gemm_frag;
+
+/* Scales of k-block %kb into %sa* (A rows of this thread) and %sbv* / %sbn* (B blocks). */
+void dsk_ptx_emit_scales(const dsk_gemm_frag *k);
+/* %fin += %ps * scale_A(row) * scale_B(col) */
+void dsk_ptx_emit_promote(const dsk_gemm_frag *k);
+/* Predicated stores of %fin to D (bf16 or f32). */
+void dsk_ptx_emit_epilogue(const dsk_gemm_frag *k, int f32);
+
 /* Emitters: write the whole module for t (plan already computed and legal). */
 void dsk_ptx_emit_sm89(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const char *entry, dsk_ptx_text *b);
 void dsk_ptx_emit_sm90(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const char *entry, dsk_ptx_text *b);
