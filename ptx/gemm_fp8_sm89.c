@@ -151,9 +151,9 @@ static void emit_setup(sm89 *k)
     P("\tdiv.u32 %%wn, %%warp, %d;\n", k->wm);
     P("\tshr.u32 %%gid, %%lane, 2;\n");
     P("\tand.b32 %%tig, %%lane, 3;\n");
-    P("\tmov.u32 %%t0, %%ctaid.x;\n");
-    P("\tmul.lo.u32 %%n0, %%t0, %d;\n", t->block_n);
     P("\tmov.u32 %%t0, %%ctaid.y;\n");
+    P("\tmul.lo.u32 %%n0, %%t0, %d;\n", t->block_n);
+    P("\tmov.u32 %%t0, %%ctaid.x;\n");
     P("\tmul.lo.u32 %%m0, %%t0, %d;\n", t->block_m);
     P("\tmov.u32 %%g, %%ctaid.z;\n");
     P("\tmov.f32 %%fzero, 0f00000000;\n");

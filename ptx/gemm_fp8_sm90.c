@@ -71,8 +71,8 @@ static void emit_setup(sm90 *k)
     const dsk_gemm_tile *t = k->t;
     P("\tmov.u32 %%tx, %%tid.x;\n\tshr.u32 %%wg, %%tx, 7;\n\tshr.u32 %%warp, %%tx, 5;\n\tand.b32 %%warp, %%warp, 3;\n");
     P("\tand.b32 %%lane, %%tx, 31;\n\tshr.u32 %%gid, %%lane, 2;\n\tand.b32 %%tig, %%lane, 3;\n");
-    P("\tmov.u32 %%t0, %%ctaid.x;\n\tmul.lo.u32 %%n0, %%t0, %d;\n", t->block_n);
-    P("\tmov.u32 %%t0, %%ctaid.y;\n\tmul.lo.u32 %%m0, %%t0, %d;\n", t->block_m);
+    P("\tmov.u32 %%t0, %%ctaid.y;\n\tmul.lo.u32 %%n0, %%t0, %d;\n", t->block_n);
+    P("\tmov.u32 %%t0, %%ctaid.x;\n\tmul.lo.u32 %%m0, %%t0, %d;\n", t->block_m);
     P("\tmov.u32 %%g, %%ctaid.z;\n\tmov.u32 %%grp, 0;\n");
     P("\tsetp.ne.u32 %%pz, %%tx, %%tx;\n\tsetp.eq.u32 %%pt, %%tx, %%tx;\n");
     P("\tld.param.u64 %%tmap_a, [p_tmap_a];\n\tld.param.u64 %%tmap_b, [p_tmap_b];\n");
