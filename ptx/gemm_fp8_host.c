@@ -377,3 +377,12 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
         dsk_device_set_kernel(dev, name);
     return s;
 }
+
+dsk_status dsk_ptx_gemm_fp8_run(dsk_device *dev, const dsk_gemm_tile *t, const dsk_gemm_fp8_args *args)
+{
+    if (!dev)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: dev is NULL", FN);
+    if (!strcmp(dev->backend->name, "cuda"))
+        return dsk_ptx_gemm_fp8_launch(dsk_gpu_driver_cuda(), dev, t, args);
+    return dsk_fail(DSK_ERR_UNSUPPORTED, "%s: device %s is not an NVIDIA device (cuda or emu)", FN, dev->props.name);
+}

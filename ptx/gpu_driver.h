@@ -43,6 +43,10 @@ typedef struct dsk_gpu_driver {
                                     const uint32_t *elem_strides, dsk_tma_swizzle swizzle);
 } dsk_gpu_driver;
 
+/* The two implementations: ptx/backend_cuda.c and ptx/gpu_driver_emu.c. */
+const dsk_gpu_driver *dsk_gpu_driver_cuda(void);
+const dsk_gpu_driver *dsk_gpu_driver_emu(void);
+
 /* Runs the FP8 GEMM with tile t on dev through drv (ctx = dev). Checks everything a launch
  * would trip on first: arch, K % 128, row strides and alignment, scale layouts, tensor-map
  * limits, the tile's shared memory against the device's. Records the kernel name on dev. */
