@@ -53,4 +53,8 @@ const dsk_gpu_driver *dsk_gpu_driver_emu(void);
 dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, const dsk_gemm_tile *t,
                                    const dsk_gemm_fp8_args *args);
 
+/* The emu backend's gemm_fp8 entry (emu/backend_emu.c sets it): the default tile
+ * (dsk_ptx_gemm_pick) through the emulator's driver table. */
+dsk_status dsk_ptx_gemm_fp8_emu(dsk_device *dev, const dsk_gemm_fp8_args *a);
+
 #endif
