@@ -1,0 +1,284 @@
+/* autotune/gemm_model.c: the analytic time model of one FP8 block-scaled GEMM tile
+ * configuration on one GPU (docs/MODEL.md has the assumptions and their sources).
+ *
+ *   time = max(tensor + exposed promotion, DRAM traffic, per-SM latency bound)
+ *          + exposed pipeline fill/drain + launch
+ *
+ * - tensor: the busiest SM's tiles (ceil(tiles / SMs): wave quantization) x the tile's
+ *   MACs (padding included) at the GPU's FP8 rate times a calibrated fraction;
+ * - promotion: DeepGEMM-style FP32 promotion every 128 of K costs one CUDA-core FMA per
+ *   accumulator element; the part other consumer warpgroups cannot hide is exposed;
+ * - DRAM: A and B strips as the raster order touches them, through an LRU model of the
+ *   usable L2 at the granularity of one tile's K-strip, + scales + the bf16 output;
+ * - latency: each CTA keeps `stages` stages in flight; by Little's law one SM cannot
+ *   load faster than CTAs x stages x stage bytes / DRAM latency;
+ * - fill/drain: the first stage's latency and the epilogue's store per round of
+ *   resident CTAs (non-persistent), or once (persistent; later epilogues overlap loads).
+ * The calibrated fraction is backed out so that the model reproduces the GPU's measured
+ * large-GEMM fraction (cal_gemm_fp8) at the reference tile (128x128, two consumer
+ * warpgroups): tensor and promotion together then equal the measurement there. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "model_internal.h"
+
+/* DeepGEMM's swizzled raster: tiles walk N inside groups of this many tile-rows of M. */
+#define RASTER_GROUP 16
+/* Simulating more groups than this changes the per-group traffic little; longer M is
+ * extrapolated linearly from the simulated prefix. */
+#define SIM_MAX_GROUPS 8
+
+const char *dsk_tune_bound_name(dsk_tune_bound b)
+{
+    switch (b) {
+    case DSK_BOUND_COMPUTE: return "compute";
+    case DSK_BOUND_MEMORY: return "memory";
+    case DSK_BOUND_LATENCY: return "latency";
+    case DSK_BOUND_OVERHEAD: return "overhead";
+    }
+    return "?";
+}
+
+dsk_status dsk_tune_check_shape(const char *fn, const dsk_tune_gemm_shape *s)
+{
+    if (!s) return dsk_fail(DSK_ERR_INVALID_ARG, "%s: shape is NULL", fn);
+    if (s->m < 1 || s->n < 1 || s->k < 1)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: shape M,N,K = %lld,%lld,%lld: each must be >= 1",
+                        fn, s->m, s->n, s->k);
+    if (s->m > (1LL << 31) || s->n > (1LL << 31) || s->k > (1LL << 31))
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: shape M,N,K = %lld,%lld,%lld: each must be <= 2^31",
+                        fn, s->m, s->n, s->k);
+    if (s->k % DSK_FP8_BLOCK)
+        return dsk_fail(DSK_ERR_UNSUPPORTED,
+                        "%s: K = %lld is not a multiple of 128: the GPU GEMM kernels consume whole "
+                        "128-wide scale blocks of K (the CPU backend takes any K)", fn, s->k);
+    if (s->layout != DSK_GEMM_DENSE && s->layout != DSK_GEMM_CONTIGUOUS && s->layout != DSK_GEMM_MASKED)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: layout %d is not a dsk_gemm_layout", fn, (int)s->layout);
+    if (s->groups < 1 || (s->layout == DSK_GEMM_DENSE && s->groups != 1))
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: groups = %d: expected 1 for dense, >= 1 for grouped",
+                        fn, s->groups);
+    return DSK_OK;
+}
+
+double dsk_roofline_us(const dsk_gpu *g, double flops, double bytes, double peak_tflops,
+                       double frac, dsk_tune_bound *bound)
+{
+    double tc = flops / (peak_tflops * 1e12 * frac) * 1e6;
+    double tm = bytes / (g->mem_gbps.v * 1e9 * g->cal_mem.v) * 1e6;
+    if (bound) *bound = tc >= tm ? DSK_BOUND_COMPUTE : DSK_BOUND_MEMORY;
+    return (tc > tm ? tc : tm) + g->launch_us.v;
+}
+
+/* Fraction of the promotion's CUDA-core time that other consumers cannot hide. */
+static double promo_exposure(const dsk_gemm_tile *t, const dsk_gemm_plan *p)
+{
+    if (t->arch == DSK_ARCH_SM90A) {
+        int wg = p->consumer_warpgroups > 0 ? p->consumer_warpgroups : 1;
+        return 1.0 / wg;
+    }
+    /* sm_89: the four SM sub-partitions overlap one warp's FMAs with other warps' MMAs. */
+    int warps = p->threads / 32;
+    return warps > 4 ? 4.0 / warps : 1.0;
+}
+
+/* The tensor-core fraction that makes the reference tile reproduce cal_gemm_fp8. */
+static double tensor_fraction(const dsk_gpu *g)
+{
+    double cal = g->fp8_tflops.v > 0 ? g->cal_gemm_fp8.v : g->cal_gemm_bf16.v;
+    double rel = dsk_gpu_fp8_flop_per_clk_sm(g) / (512.0 * dsk_gpu_fp32_fma_per_clk_sm(g));
+    double inv = 1.0 / cal - rel;
+    double f = inv > 0 ? 1.0 / inv : 0.98;
+    return f < 0.98 ? f : 0.98;
+}
+
+/* DRAM bytes of A and B strips (+ their scales) over the raster, LRU over usable L2. */
+static double simulate_traffic(const dsk_gpu *g, long long tm, long long tn, double a_strip,
+                               double b_strip, long long wave)
+{
+    long long sim_tm = tm, groups_total = (tm + RASTER_GROUP - 1) / RASTER_GROUP;
+    if (groups_total > SIM_MAX_GROUPS) sim_tm = (long long)SIM_MAX_GROUPS * RASTER_GROUP;
+    double cap = g->l2_mb.v * 1048576.0 * g->l2_usable.v;
+    long long ns = sim_tm + tn;
+    long long *last = malloc(sizeof *last * ns);
+    char *res = calloc(ns, 1);
+    if (!last || !res) {
+        free(last);
+        free(res);
+        return (double)tm * tn * (a_strip + b_strip);  /* no reuse: an upper bound */
+    }
+    for (long long i = 0; i < ns; i++) last[i] = -1;
+    double resident = 0, miss = 0;
+    long long tiles = sim_tm * tn;
+    for (long long c0 = 0, chunk = 0; c0 < tiles; c0 += wave, chunk++) {
+        long long c1 = c0 + wave < tiles ? c0 + wave : tiles;
+        for (long long i = c0; i < c1; i++) {
+            long long grp = i / (RASTER_GROUP * tn);
+            long long rows = sim_tm - grp * RASTER_GROUP;
+            if (rows > RASTER_GROUP) rows = RASTER_GROUP;
+            long long local = i - grp * RASTER_GROUP * tn;
+            long long im = grp * RASTER_GROUP + local % rows, in = local / rows;
+            long long sa = im, sb = sim_tm + in;
+            long long ids[2] = {sa, sb};
+            for (int j = 0; j < 2; j++) {
+                long long s = ids[j];
+                if (last[s] == chunk) continue;
+                if (!res[s]) {
+                    double sz = j == 0 ? a_strip : b_strip;
+                    miss += sz;
+                    resident += sz;
+                    res[s] = 1;
+                }
+                last[s] = chunk;
+            }
+        }
+        /* Evict least recently used strips beyond the usable L2 (never the current wave's). */
+        while (resident > cap) {
+            long long v = -1;
+            for (long long s = 0; s < ns; s++)
+                if (res[s] && last[s] < chunk && (v < 0 || last[s] < last[v])) v = s;
+            if (v < 0) break;
+            res[v] = 0;
+            resident -= v < sim_tm ? a_strip : b_strip;
+        }
+        /* A wave larger than L2 streams: its strips do not survive to the next wave. */
+        if (resident > cap) {
+            for (long long s = 0; s < ns; s++) res[s] = 0;
+            resident = 0;
+        }
+    }
+    free(last);
+    free(res);
+    return miss * (double)tm / (double)sim_tm;
+}
+
+static double traffic(const dsk_gpu *g, dsk_traffic_memo *memo, long long tm, long long tn, int em,
+                      int en, double a_strip, double b_strip, long long wave)
+{
+    if (memo)
+        for (int i = 0; i < memo->n; i++)
+            if (memo->e[i].em == em && memo->e[i].en == en && memo->e[i].wave == wave &&
+                memo->e[i].tn == tn)
+                return memo->e[i].bytes;
+    double b = simulate_traffic(g, tm, tn, a_strip, b_strip, wave);
+    if (memo && memo->n < (int)(sizeof memo->e / sizeof memo->e[0])) {
+        memo->e[memo->n].em = em;
+        memo->e[memo->n].en = en;
+        memo->e[memo->n].wave = wave;
+        memo->e[memo->n].tn = tn;
+        memo->e[memo->n].bytes = b;
+        memo->n++;
+    }
+    return b;
+}
+
+dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
+                                 const dsk_gemm_tile *t, const dsk_gemm_plan *plan,
+                                 dsk_traffic_memo *memo, dsk_gemm_prediction *out)
+{
+    const char *fn = "dsk_tune_gemm_predict";
+    if (!g || !t || !plan || !out) return dsk_fail(DSK_ERR_INVALID_ARG, "%s: NULL argument", fn);
+    DSK_TRY(dsk_tune_check_shape(fn, s));
+    if (!plan->legal)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: the configuration is not legal: %s", fn, plan->reason);
+    if (t->block_m < 1 || t->block_n < 1 || t->stages < 1)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: tile %dx%d with %d stages: each must be >= 1", fn,
+                        t->block_m, t->block_n, t->stages);
+    memset(out, 0, sizeof *out);
+
+    const double sms = g->sms.v, clk = g->clock_mhz.v * 1e6;
+    const double bw = g->mem_gbps.v * 1e9 * g->cal_mem.v;       /* bytes/s */
+    const double lat = g->mem_latency_ns.v * 1e-9;
+    const double tc_rate = dsk_gpu_fp8_flop_per_clk_sm(g) * tensor_fraction(g);
+    const double fma_rate = dsk_gpu_fp32_fma_per_clk_sm(g);
+
+    /* Extents of one tile along M (tokens) and N (weights): swap-AB puts N on the MMA's M. */
+    const int em = t->swap_ab ? t->block_n : t->block_m;
+    const int en = t->swap_ab ? t->block_m : t->block_n;
+    const long long k = s->k, kb = k / DSK_FP8_BLOCK;
+    const long long groups = s->groups;
+    long long rows = s->layout == DSK_GEMM_CONTIGUOUS ? (s->m + groups - 1) / groups : s->m;
+    long long tm = (rows + em - 1) / em, tn = (s->n + en - 1) / en;
+    /* A cluster of 2 pairs neighbouring tiles for TMA multicast: the grid is padded to it. */
+    if (t->cluster > 1 && tn % t->cluster && tm % t->cluster)
+        tn = (tn + t->cluster - 1) / t->cluster * t->cluster;
+    const long long tiles = groups * tm * tn;
+
+    /* Residency: CTAs per SM by shared memory, threads and registers. */
+    int c = (int)((g->smem_sm_kb.v * 1024) / (double)(plan->smem_bytes > 0 ? plan->smem_bytes : 1));
+    int by_threads = (int)(g->threads_sm.v / (plan->threads > 0 ? plan->threads : 1));
+    int regs = plan->max_regs > 0 ? plan->max_regs : plan->regs_per_thread;
+    int by_regs = regs > 0 ? (int)(g->regs_sm.v / ((double)regs * plan->threads)) : c;
+    if (by_threads < c) c = by_threads;
+    if (by_regs < c) c = by_regs;
+    if (c < 1) c = 1;
+    if (t->persistent) c = 1;  /* one persistent CTA per SM walks the tile list */
+    out->ctas_per_sm = c;
+
+    const long long per_sm = (tiles + (long long)sms - 1) / (long long)sms;  /* busiest SM */
+    out->tiles = tiles;
+    out->waves = tiles / (sms * c);
+    out->wave_eff = tiles / (sms * per_sm);
+    out->flops = 2.0 * (double)s->m * s->n * k * (s->layout == DSK_GEMM_MASKED ? groups : 1);
+    out->pad_eff = out->flops / (2.0 * tiles * em * en * k);
+
+    /* Tensor and promotion, per tile, in seconds. */
+    double mma_tile = 2.0 * em * en * k / tc_rate / clk;
+    double promo_tile = (double)kb * em * en / fma_rate / clk * promo_exposure(t, plan);
+    out->t_tensor = per_sm * mma_tile * 1e6;
+    out->t_promote = per_sm * promo_tile * 1e6;
+
+    /* DRAM traffic: strips of A and B with their scales, reuse through L2; scales are
+     * f32, one per row (A) or per 128 rows (B) per 128 of K; output bf16. */
+    double a_strip = (double)em * k + (double)em * kb * 4;
+    double b_strip = (double)en * k + ceil(en / 128.0) * kb * 4;
+    long long wave = (long long)sms * c;
+    double ab = groups * traffic(g, memo, tm, tn, em, en, a_strip, b_strip, wave);
+    double out_bytes = 2.0 * (double)s->m * s->n * (s->layout == DSK_GEMM_MASKED ? groups : 1);
+    out->dram_bytes = ab + out_bytes;
+    out->t_memory = out->dram_bytes / bw * 1e6;
+
+    /* Latency: bytes an SM must receive / what its CTAs can keep in flight per latency. */
+    double stage = (double)(em + en) * DSK_FP8_BLOCK + em * 4.0;  /* A, B, A's scales */
+    int active = per_sm < c ? (int)per_sm : c;
+    double per_sm_bytes = (double)per_sm * (em + en) * (double)k;
+    double inflight = active * t->stages * stage;
+    out->t_latency = per_sm_bytes / (inflight / lat) * 1e6;
+
+    /* Fill (first stage: latency + its bytes at the SM's share of bandwidth) and drain
+     * (accumulators to bf16 and the tile's store). */
+    double fill = lat + stage / (bw / sms);
+    double epi_math = (double)em * en / fma_rate / clk;
+    double epi = epi_math + 2.0 * em * en / (bw / sms);
+    if (t->persistent)
+        out->t_fill = (fill + epi + (per_sm - 1) * epi_math) * 1e6;
+    else
+        out->t_fill = (double)((per_sm + c - 1) / c) * (fill + epi) * 1e6;
+    out->t_launch = g->launch_us.v;
+
+    double compute = out->t_tensor + out->t_promote;
+    double main = compute;
+    out->bound = DSK_BOUND_COMPUTE;
+    if (out->t_memory > main) {
+        main = out->t_memory;
+        out->bound = DSK_BOUND_MEMORY;
+    }
+    if (out->t_latency > main) {
+        main = out->t_latency;
+        out->bound = DSK_BOUND_LATENCY;
+    }
+    if (out->t_fill + out->t_launch > main) out->bound = DSK_BOUND_OVERHEAD;
+    out->us = main + out->t_fill + out->t_launch;
+    out->us_lo = out->us * (1 - g->band.v);
+    out->us_hi = out->us * (1 + g->band.v);
+    out->tflops = out->flops / out->us * 1e-6;
+    out->gbps = out->dram_bytes / out->us * 1e-3;
+    return DSK_OK;
+}
+
+dsk_status dsk_tune_gemm_predict(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
+                                 const dsk_gemm_tile *t, const dsk_gemm_plan *plan,
+                                 dsk_gemm_prediction *out)
+{
+    return dsk_tune_predict_memo(g, s, t, plan, NULL, out);
+}
