@@ -1,0 +1,122 @@
+/* cpu/backend_cpu.c: the cpu backend's function table. Device memory is host memory.
+ * Op entries run the CPU kernels of cpu/ (this first version routes them to the op
+ * references; the fast kernels replace these entries). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/backend.h"
+#include "core/error.h"
+
+static int cpu_available(char *why, size_t len) { return 1; }
+
+static dsk_status cpu_open(dsk_device *dev, const char *arg)
+{
+    if (arg && *arg)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_device_open: cpu takes no index, got 'cpu:%s'", arg);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    snprintf(dev->props.description, sizeof dev->props.description, "host CPU (%ld cores)", ncpu);
+    snprintf(dev->props.arch, sizeof dev->props.arch, "scalar");
+    dev->props.num_sms = (int)ncpu;
+    dev->props.mem_bytes = (size_t)pages * (size_t)psize;
+    dev->props.host_memory = 1;
+    return DSK_OK;
+}
+
+static dsk_status cpu_alloc(dsk_device *dev, size_t bytes, void **ptr)
+{
+    size_t n = (bytes + 63) & ~(size_t)63;
+    *ptr = aligned_alloc(64, n ? n : 64);
+    if (!*ptr) return dsk_fail(DSK_ERR_OUT_OF_MEMORY, "cpu: allocating %zu bytes", bytes);
+    return DSK_OK;
+}
+
+static void cpu_free(dsk_device *dev, void *ptr) { free(ptr); }
+
+static dsk_status cpu_copy(dsk_device *dev, void *dst, const void *src, size_t bytes)
+{
+    memmove(dst, src, bytes);
+    return DSK_OK;
+}
+
+static dsk_status cpu_gemm_fp8(dsk_device *dev, const dsk_gemm_fp8_args *a)
+{
+    dsk_device_set_kernel(dev, "gemm_fp8_cpu_ref");
+    return dsk_gemm_fp8_ref(a);
+}
+
+static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor *q, dsk_tensor *s)
+{
+    dsk_device_set_kernel(dev, "quant_act_fp8_cpu_ref");
+    return dsk_quant_act_fp8_ref(x, q, s);
+}
+
+/* The ops below run their references until the fast kernels land. */
+static dsk_status cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
+{
+    dsk_device_set_kernel(dev, "mla_decode_cpu_ref");
+    return dsk_mla_decode_ref(a);
+}
+
+static dsk_status cpu_mla_prefill(dsk_device *dev, const dsk_mla_prefill_args *a)
+{
+    dsk_device_set_kernel(dev, "mla_prefill_cpu_ref");
+    return dsk_mla_prefill_ref(a);
+}
+
+static dsk_status cpu_moe_route(dsk_device *dev, const dsk_moe_route_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_route_cpu_ref");
+    return dsk_moe_route_ref(a);
+}
+
+static dsk_status cpu_moe_permute(dsk_device *dev, const dsk_moe_permute_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_permute_cpu_ref");
+    return dsk_moe_permute_ref(a);
+}
+
+static dsk_status cpu_moe_combine(dsk_device *dev, const dsk_moe_combine_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_combine_cpu_ref");
+    return dsk_moe_combine_ref(a);
+}
+
+static dsk_status cpu_rmsnorm(dsk_device *dev, const dsk_rmsnorm_args *a)
+{
+    dsk_device_set_kernel(dev, "rmsnorm_cpu_ref");
+    return dsk_rmsnorm_ref(a);
+}
+
+static dsk_status cpu_rope(dsk_device *dev, const dsk_rope_args *a)
+{
+    dsk_device_set_kernel(dev, "rope_cpu_ref");
+    return dsk_rope_ref(a);
+}
+
+static dsk_status cpu_swiglu(dsk_device *dev, const dsk_swiglu_args *a)
+{
+    dsk_device_set_kernel(dev, "swiglu_cpu_ref");
+    return dsk_swiglu_ref(a);
+}
+
+const dsk_backend dsk_backend_cpu = {
+    .name = "cpu",
+    .available = cpu_available,
+    .open = cpu_open,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .gemm_fp8 = cpu_gemm_fp8,
+    .quant_act_fp8 = cpu_quant_act,
+    .mla_decode = cpu_mla_decode,
+    .mla_prefill = cpu_mla_prefill,
+    .moe_route = cpu_moe_route,
+    .moe_permute = cpu_moe_permute,
+    .moe_combine = cpu_moe_combine,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .swiglu = cpu_swiglu,
+};
