@@ -10,10 +10,10 @@
  *   accumulator element; the part other consumer warpgroups cannot hide is exposed;
  * - DRAM: A and B strips as the raster order touches them, through an LRU model of the
  *   usable L2 at the granularity of one tile's K-strip, + scales + the bf16 output;
- * - latency: each CTA keeps `stages` stages in flight; by Little's law one SM cannot
- *   load faster than CTAs x stages x stage bytes / DRAM latency;
- * - fill/drain: the first stage's latency and the epilogue's store per round of
- *   resident CTAs (non-persistent), or once (persistent; later epilogues overlap loads).
+ * - latency: each CTA keeps `stages` buffers in flight; by Little's law an SM consumes
+ *   at most CTAs x stages k-blocks per (DRAM latency + one k-block's MMA time);
+ * - fill/drain: the first stage's latency, the accumulator conversion and the stores'
+ *   drain per round of resident CTAs (non-persistent), or once (persistent).
  * The calibrated fraction is backed out so that the model reproduces the GPU's measured
  * large-GEMM fraction (cal_gemm_fp8) at the reference tile (128x128, two consumer
  * warpgroups): tensor and promotion together then equal the measurement there. */
@@ -192,9 +192,9 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     const double tc_rate = dsk_gpu_fp8_flop_per_clk_sm(g) * tensor_fraction(g);
     const double fma_rate = dsk_gpu_fp32_fma_per_clk_sm(g);
 
-    /* Extents of one tile along M (tokens) and N (weights): swap-AB puts N on the MMA's M. */
-    const int em = t->swap_ab ? t->block_n : t->block_m;
-    const int en = t->swap_ab ? t->block_m : t->block_n;
+    /* Extents of one tile along M (tokens) and N (weights). swap-AB keeps them and only
+     * changes which of the two the MMA sees as its M side (plan.mma_m). */
+    const int em = t->block_m, en = t->block_n;
     const long long k = s->k, kb = k / DSK_FP8_BLOCK;
     const long long groups = s->groups;
     long long rows = s->layout == DSK_GEMM_CONTIGUOUS ? (s->m + groups - 1) / groups : s->m;
@@ -207,10 +207,13 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     /* Residency: CTAs per SM by shared memory, threads and registers. */
     int c = (int)((g->smem_sm_kb.v * 1024) / (double)(plan->smem_bytes > 0 ? plan->smem_bytes : 1));
     int by_threads = (int)(g->threads_sm.v / (plan->threads > 0 ? plan->threads : 1));
-    int regs = plan->max_regs > 0 ? plan->max_regs : plan->regs_per_thread;
+    /* Registers: two consumer warpgroups redistribute with setmaxnreg, which needs the
+     * declared cap for every thread; otherwise what the threads use (allocated in 8s). */
+    int regs = plan->consumer_warpgroups == 2 ? plan->max_regs : (plan->regs_per_thread + 7) / 8 * 8;
     int by_regs = regs > 0 ? (int)(g->regs_sm.v / ((double)regs * plan->threads)) : c;
     if (by_threads < c) c = by_threads;
     if (by_regs < c) c = by_regs;
+    if (g->blocks_sm.v < c) c = (int)g->blocks_sm.v;
     if (c < 1) c = 1;
     if (t->persistent) c = 1;  /* one persistent CTA per SM walks the tile list */
     out->ctas_per_sm = c;
@@ -238,22 +241,23 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     out->dram_bytes = ab + out_bytes;
     out->t_memory = out->dram_bytes / bw * 1e6;
 
-    /* Latency: bytes an SM must receive / what its CTAs can keep in flight per latency. */
-    double stage = (double)(em + en) * DSK_FP8_BLOCK + em * 4.0;  /* A, B, A's scales */
+    /* Latency (Little's law): the SM's resident CTAs keep active x stages buffers in
+     * flight; a buffer's cycle is one DRAM latency plus its consumption by the MMAs, so
+     * the SM consumes at most active x stages k-blocks per (latency + MMA time). */
     int active = per_sm < c ? (int)per_sm : c;
-    double per_sm_bytes = (double)per_sm * (em + en) * (double)k;
-    double inflight = active * t->stages * stage;
-    out->t_latency = per_sm_bytes / (inflight / lat) * 1e6;
+    double mma_kb = mma_tile / kb;
+    out->t_latency = (double)per_sm * kb * (lat + mma_kb) / ((double)active * t->stages) * 1e6;
 
-    /* Fill (first stage: latency + its bytes at the SM's share of bandwidth) and drain
-     * (accumulators to bf16 and the tile's store). */
-    double fill = lat + stage / (bw / sms);
+    /* Fill and drain: a CTA waits one latency for its first stage, converts its
+     * accumulators to bf16 and waits one latency for its stores to drain. Resident CTAs
+     * overlap each other's, so the busiest SM pays one per round of CTAs; a persistent
+     * CTA pays the latencies once (its producer prefetches the next tile during the
+     * epilogue) and the conversion per tile. */
     double epi_math = (double)em * en / fma_rate / clk;
-    double epi = epi_math + 2.0 * em * en / (bw / sms);
     if (t->persistent)
-        out->t_fill = (fill + epi + (per_sm - 1) * epi_math) * 1e6;
+        out->t_fill = (2 * lat + per_sm * epi_math) * 1e6;
     else
-        out->t_fill = (double)((per_sm + c - 1) / c) * (fill + epi) * 1e6;
+        out->t_fill = (double)((per_sm + c - 1) / c) * (2 * lat + epi_math) * 1e6;
     out->t_launch = g->launch_us.v;
 
     double compute = out->t_tensor + out->t_promote;

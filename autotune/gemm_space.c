@@ -8,21 +8,24 @@
 #include "core/error.h"
 #include "model_internal.h"
 
-/* The grid the space is drawn from; the plan decides what is legal in it.
- * sm_90a: wgmma M is 64 per consumer warpgroup, N 8..256 in steps of 8 (PTX ISA
- * "Asynchronous Warpgroup Level Matrix Multiply-Accumulate", shapes m64nNk32 for e4m3).
- * sm_89: mma.sync m16n8k32 for e4m3 (PTX ISA "Matrix Fragments for mma.m16n8k32"),
- * tiles made of whole warps of such fragments. */
-static const int sm90_bm[] = {64, 128, 256};
-static const int sm89_bm[] = {16, 32, 64, 128};
-#define MAX_STAGES_90 16
-#define MAX_STAGES_89 8
+/* The grid the space is drawn from; the plan decides what is legal in it. Tile extents
+ * block_m (along M) and block_n (along N) in steps of 8 up to 256, which covers
+ * sm_90a's wgmma shapes (M 64 per consumer warpgroup, N 8..256 in steps of 8: PTX ISA
+ * "Asynchronous Warpgroup Level Matrix Multiply-Accumulate", m64nNk32 for e4m3) on
+ * either side (swap-AB), and sm_89's tiles of m16n8k32 mma.sync fragments (PTX ISA
+ * "Matrix Fragments for mma.m16n8k32"). */
+#define GRID_STEP 8
+#define GRID_MAX 256
+#define MAX_STAGES_90 32
+#define MAX_STAGES_89 16
 
 static int tile_cmp(const void *pa, const void *pb)
 {
     const dsk_tune_candidate *a = pa, *b = pb;
     if (a->pred.us != b->pred.us) return a->pred.us < b->pred.us ? -1 : 1;
-    /* Ties: the smaller footprint, then the simpler kernel, then the name (total order). */
+    /* Ties: the most latency headroom (bytes in flight), the smaller footprint, the
+     * simpler kernel, then the name (a total order: deterministic). */
+    if (a->pred.t_latency != b->pred.t_latency) return a->pred.t_latency < b->pred.t_latency ? -1 : 1;
     if (a->plan.smem_bytes != b->plan.smem_bytes) return a->plan.smem_bytes < b->plan.smem_bytes ? -1 : 1;
     if (a->tile.cluster != b->tile.cluster) return a->tile.cluster - b->tile.cluster;
     if (a->tile.persistent != b->tile.persistent) return a->tile.persistent - b->tile.persistent;
@@ -121,8 +124,6 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
     out->shape = *s;
 
     size_t smem_limit = (size_t)(g->smem_block_kb.v * 1024);
-    const int *bms = arch == DSK_ARCH_SM90A ? sm90_bm : sm89_bm;
-    int n_bm = arch == DSK_ARCH_SM90A ? 3 : 4;
     int max_stages = arch == DSK_ARCH_SM90A ? MAX_STAGES_90 : MAX_STAGES_89;
     int max_cluster = arch == DSK_ARCH_SM90A ? 2 : 1;
     dsk_traffic_memo *memo = calloc(1, sizeof *memo);
@@ -130,15 +131,15 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
     int cap = 0;
     dsk_status st = DSK_OK;
     for (int swap = 0; swap <= 1 && !st; swap++)
-        for (int i = 0; i < n_bm && !st; i++)
-            for (int bn = 8; bn <= 256 && !st; bn += 8)
+        for (int bm = GRID_STEP; bm <= GRID_MAX && !st; bm += GRID_STEP)
+            for (int bn = GRID_STEP; bn <= GRID_MAX && !st; bn += GRID_STEP)
                 for (int cl = 1; cl <= max_cluster && !st; cl++)
                     for (int pers = 0; pers <= 1 && !st; pers++)
                         for (int stg = 1; stg <= max_stages && !st; stg++) {
                             dsk_tune_candidate c;
                             memset(&c, 0, sizeof c);
                             c.tile.arch = arch;
-                            c.tile.block_m = bms[i];
+                            c.tile.block_m = bm;
                             c.tile.block_n = bn;
                             c.tile.block_k = DSK_FP8_BLOCK;
                             c.tile.stages = stg;
@@ -149,7 +150,7 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
                             out->enumerated++;
                             st = dsk_ptx_gemm_plan(&c.tile, smem_limit, &c.plan);
                             if (st) break;
-                            if (!c.plan.legal) continue;
+                            if (!c.plan.legal) break;  /* more stages only add shared memory */
                             st = dsk_tune_predict_memo(g, s, &c.tile, &c.plan, memo, &c.pred);
                             if (st) break;
                             dsk_gemm_tile_name(&c.tile, c.kernel, sizeof c.kernel);

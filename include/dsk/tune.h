@@ -51,6 +51,7 @@ typedef struct dsk_gpu {
     dsk_gpu_num regs_sm;        /* 32-bit registers per SM */
     dsk_gpu_num threads_sm;     /* max resident threads per SM */
     dsk_gpu_num threads_block;  /* max threads per block */
+    dsk_gpu_num blocks_sm;      /* max resident blocks per SM */
     dsk_gpu_num link_gbps;      /* scale-up link bandwidth per direction, GB/s (0: none) */
     /* Model calibration (fractions of the dense peaks above; gpu_specs.md Table 5). */
     dsk_gpu_num cal_gemm_fp8;   /* achievable fraction of FP8 peak, large block-scaled GEMM */
@@ -160,6 +161,16 @@ typedef struct dsk_tune_result {
  * DSK_ERR_UNSUPPORTED saying why (e.g. K not a multiple of 128). */
 dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tune_result *out);
 void dsk_tune_result_free(dsk_tune_result *r);
+
+/* Measures `count` candidates of r (which: their indices, in the model's order; NULL:
+ * the first count), on device (a
+ * device name): "cuda:N" times each with device events (median of repeats after
+ * warm-up, inputs rotated through buffers larger than L2); "emu:GPU" runs each in the
+ * PTX emulator and checks it against the reference (sets verified; the emulator does
+ * not time). The winner goes into the tuning cache. progress: a FILE* for a progress
+ * bar, or NULL. DSK_ERR_UNSUPPORTED, saying what is missing, where this build cannot. */
+dsk_status dsk_tune_measure(const dsk_gpu *g, const char *device, dsk_tune_result *r,
+                            const int *which, int count, void *progress);
 
 /* ---- tuning cache ------------------------------------------------------------------ */
 
