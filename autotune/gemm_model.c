@@ -25,9 +25,8 @@
 
 /* DeepGEMM's swizzled raster: tiles walk N inside groups of this many tile-rows of M. */
 #define RASTER_GROUP 16
-/* Simulating more groups than this changes the per-group traffic little; longer M is
- * extrapolated linearly from the simulated prefix. */
-#define SIM_MAX_GROUPS 8
+/* Tiles simulated for the L2 model; more are extrapolated linearly. */
+#define SIM_MAX_TILES 16384
 
 const char *dsk_tune_bound_name(dsk_tune_bound b)
 {
@@ -92,64 +91,73 @@ static double tensor_fraction(const dsk_gpu *g)
     return f < 0.98 ? f : 0.98;
 }
 
-/* DRAM bytes of A and B strips (+ their scales) over the raster, LRU over usable L2. */
+/* DRAM bytes of A and B strips (+ their scales) over the raster, LRU over usable L2.
+ * Strips are list nodes 0..tm-1 (A) and tm..tm+tn-1 (B) of a doubly linked LRU list
+ * (head = least recently used). The first SIM_MAX_TILES tiles in raster order are
+ * simulated and the misses scaled to all tiles (past the first waves the per-tile
+ * traffic is periodic). */
 static double simulate_traffic(const dsk_gpu *g, long long tm, long long tn, double a_strip,
                                double b_strip, long long wave)
 {
-    long long sim_tm = tm, groups_total = (tm + RASTER_GROUP - 1) / RASTER_GROUP;
-    if (groups_total > SIM_MAX_GROUPS) sim_tm = (long long)SIM_MAX_GROUPS * RASTER_GROUP;
-    double cap = g->l2_mb.v * 1048576.0 * g->l2_usable.v;
-    long long ns = sim_tm + tn;
-    long long *last = malloc(sizeof *last * ns);
+    const long long tiles = tm * tn, sim = tiles < SIM_MAX_TILES ? tiles : SIM_MAX_TILES;
+    const double cap = g->l2_mb.v * 1048576.0 * g->l2_usable.v;
+    const long long ns = tm + tn, NIL = -1;
+    long long *mem = malloc(sizeof *mem * 3 * ns);
     char *res = calloc(ns, 1);
-    if (!last || !res) {
-        free(last);
+    if (!mem || !res) {
+        free(mem);
         free(res);
-        return (double)tm * tn * (a_strip + b_strip);  /* no reuse: an upper bound */
+        return (double)tiles * (a_strip + b_strip);  /* no reuse: an upper bound */
     }
-    for (long long i = 0; i < ns; i++) last[i] = -1;
+    long long *last = mem, *prev = mem + ns, *next = mem + 2 * ns, head = NIL, tail = NIL;
+    for (long long i = 0; i < ns; i++) last[i] = prev[i] = next[i] = NIL;
     double resident = 0, miss = 0;
-    long long tiles = sim_tm * tn;
-    for (long long c0 = 0, chunk = 0; c0 < tiles; c0 += wave, chunk++) {
-        long long c1 = c0 + wave < tiles ? c0 + wave : tiles;
+    for (long long c0 = 0, chunk = 0; c0 < sim; c0 += wave, chunk++) {
+        long long c1 = c0 + wave < sim ? c0 + wave : sim;
         for (long long i = c0; i < c1; i++) {
             long long grp = i / (RASTER_GROUP * tn);
-            long long rows = sim_tm - grp * RASTER_GROUP;
+            long long rows = tm - grp * RASTER_GROUP;
             if (rows > RASTER_GROUP) rows = RASTER_GROUP;
             long long local = i - grp * RASTER_GROUP * tn;
-            long long im = grp * RASTER_GROUP + local % rows, in = local / rows;
-            long long sa = im, sb = sim_tm + in;
-            long long ids[2] = {sa, sb};
+            long long ids[2] = {grp * RASTER_GROUP + local % rows, tm + local / rows};
             for (int j = 0; j < 2; j++) {
-                long long s = ids[j];
-                if (last[s] == chunk) continue;
-                if (!res[s]) {
+                long long x = ids[j];
+                if (last[x] == chunk) continue;
+                if (res[x]) {  /* unlink, to move to the tail */
+                    if (prev[x] != NIL) next[prev[x]] = next[x]; else head = next[x];
+                    if (next[x] != NIL) prev[next[x]] = prev[x]; else tail = prev[x];
+                } else {
                     double sz = j == 0 ? a_strip : b_strip;
                     miss += sz;
                     resident += sz;
-                    res[s] = 1;
+                    res[x] = 1;
                 }
-                last[s] = chunk;
+                prev[x] = tail;
+                next[x] = NIL;
+                if (tail != NIL) next[tail] = x; else head = x;
+                tail = x;
+                last[x] = chunk;
             }
         }
-        /* Evict least recently used strips beyond the usable L2 (never the current wave's). */
-        while (resident > cap) {
-            long long v = -1;
-            for (long long s = 0; s < ns; s++)
-                if (res[s] && last[s] < chunk && (v < 0 || last[s] < last[v])) v = s;
-            if (v < 0) break;
+        /* Evict least recently used strips beyond the usable L2 (not the current wave's);
+         * a wave larger than L2 streams and keeps nothing for the next one. */
+        while (resident > cap && head != NIL) {
+            long long v = head;
+            if (last[v] == chunk) {
+                for (long long x = 0; x < ns; x++) res[x] = 0, prev[x] = next[x] = NIL;
+                head = tail = NIL;
+                resident = 0;
+                break;
+            }
+            head = next[v];
+            if (head != NIL) prev[head] = NIL; else tail = NIL;
             res[v] = 0;
-            resident -= v < sim_tm ? a_strip : b_strip;
-        }
-        /* A wave larger than L2 streams: its strips do not survive to the next wave. */
-        if (resident > cap) {
-            for (long long s = 0; s < ns; s++) res[s] = 0;
-            resident = 0;
+            resident -= v < tm ? a_strip : b_strip;
         }
     }
-    free(last);
+    free(mem);
     free(res);
-    return miss * (double)tm / (double)sim_tm;
+    return miss * (double)tiles / (double)sim;
 }
 
 static double traffic(const dsk_gpu *g, dsk_traffic_memo *memo, long long tm, long long tn, int em,

@@ -33,7 +33,8 @@ static const num_key num_keys[] = {
     NUM(threads_block, 32, 1e5), NUM(blocks_sm, 1, 1024),
     NUM(link_gbps, 0, 1e6),
     NUM(cal_gemm_fp8, 0.01, 1), NUM(cal_gemm_bf16, 0.01, 1),
-    NUM(cal_attn, 0.01, 1),     NUM(cal_mem, 0.01, 1),
+    NUM(cal_attn, 0.01, 1),     NUM(cal_mla, 0.01, 1),
+    NUM(cal_mem, 0.01, 1),
     NUM(l2_usable, 0, 1),       NUM(mem_latency_ns, 1, 1e5),
     NUM(launch_us, 0, 1e4),     NUM(band, 0, 0.99),
 };

@@ -8,7 +8,7 @@
  * thousands of configurations of one shape simulates each distinct raster once. */
 typedef struct dsk_traffic_memo {
     int n;
-    struct { int em, en; long long wave, tn; double bytes; } e[512];
+    struct { int em, en; long long wave, tn; double bytes; } e[4096];
 } dsk_traffic_memo;
 
 /* dsk_tune_gemm_predict with an optional memo (NULL: none). */

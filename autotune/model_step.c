@@ -150,7 +150,7 @@ dsk_status dsk_tune_step(const dsk_gpu *g, const char *model, dsk_step_phase pha
         o->shape_rank = 4;
         double af = 2.0 * T * H * ctx * (dqk + c->kv_lora);
         double ab = (double)batch * ctx * dqk * 2 + T * H * (dqk + c->kv_lora) * 2;
-        roof(g, o, af, ab, bf16, g->cal_attn.v);
+        roof(g, o, af, ab, bf16, g->cal_mla.v);
         o = new_op(out, "mla_absorb_o", c->layers, 1);
         o->shape[0] = (long long)T, o->shape[1] = c->heads, o->shape[2] = c->kv_lora, o->shape[3] = c->v_head;
         o->shape_rank = 4;

@@ -21,7 +21,7 @@ static const field fields[] = {
     F(fp32_tflops, "TFLOPS"), F(mem_gb, "GB"), F(mem_gbps, "GB/s"), F(l2_mb, "MB"),
     F(smem_sm_kb, "KiB"), F(smem_block_kb, "KiB"), F(regs_sm, "regs"), F(threads_sm, "threads"),
     F(threads_block, "threads"), F(blocks_sm, "blocks"), F(link_gbps, "GB/s/dir"), F(cal_gemm_fp8, "of FP8 peak"),
-    F(cal_gemm_bf16, "of BF16 peak"), F(cal_attn, "of BF16 peak"), F(cal_mem, "of GB/s"),
+    F(cal_gemm_bf16, "of BF16 peak"), F(cal_attn, "of BF16 peak"), F(cal_mla, "of BF16 peak"), F(cal_mem, "of GB/s"),
     F(l2_usable, "of L2"), F(mem_latency_ns, "ns"), F(launch_us, "us"), F(band, "+-"),
 };
 #undef F

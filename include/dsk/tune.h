@@ -56,7 +56,8 @@ typedef struct dsk_gpu {
     /* Model calibration (fractions of the dense peaks above; gpu_specs.md Table 5). */
     dsk_gpu_num cal_gemm_fp8;   /* achievable fraction of FP8 peak, large block-scaled GEMM */
     dsk_gpu_num cal_gemm_bf16;  /* achievable fraction of BF16 peak, large GEMM */
-    dsk_gpu_num cal_attn;       /* achievable fraction of BF16 peak, compute-bound attention */
+    dsk_gpu_num cal_attn;       /* achievable fraction of BF16 peak, prefill attention (FA3-class) */
+    dsk_gpu_num cal_mla;        /* achievable fraction of BF16 peak, absorbed MLA decode (FlashMLA) */
     dsk_gpu_num cal_mem;        /* achievable fraction of peak DRAM bandwidth, streaming */
     dsk_gpu_num l2_usable;      /* fraction of L2 that holds reusable operand data */
     dsk_gpu_num mem_latency_ns; /* loaded DRAM latency (Little's law: bytes in flight) */
