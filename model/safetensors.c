@@ -536,6 +536,7 @@ struct dsk_st_writer {
     char *path, *tmp;
     FILE *f;
     int n, cap, next;
+    size_t part;          /* bytes of tensor `next` written so far */
     wt *t;
     int began, finished;
 };
@@ -652,20 +653,28 @@ dsk_status dsk_st_writer_begin_data(dsk_st_writer *w)
 
 dsk_status dsk_st_writer_data(dsk_st_writer *w, const void *data, size_t nbytes)
 {
+    while (w->began && w->next < w->n && w->t[w->next].nbytes == w->part)
+        w->next++, w->part = 0; /* skip empty tensors; close full ones */
     if (!w->began || w->next >= w->n)
         return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_st_writer_data: no declared tensor left to write");
     const wt *t = &w->t[w->next];
-    if (nbytes != t->nbytes)
-        return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_st_writer_data: tensor \"%s\" needs %zu bytes, given %zu",
-                        t->name, t->nbytes, nbytes);
+    if (nbytes > t->nbytes - w->part)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_st_writer_data: tensor \"%s\" has %zu bytes left, given %zu",
+                        t->name, t->nbytes - w->part, nbytes);
     if (nbytes && fwrite(data, 1, nbytes, w->f) != nbytes)
         return dsk_fail(DSK_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
-    w->next++;
+    w->part += nbytes;
+    if (w->part == t->nbytes) {
+        w->next++;
+        w->part = 0;
+    }
     return DSK_OK;
 }
 
 dsk_status dsk_st_writer_finish(dsk_st_writer *w)
 {
+    while (w->began && w->next < w->n && w->t[w->next].nbytes == 0)
+        w->next++;
     if (!w->began || w->next != w->n)
         return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_st_writer_finish: %s: %d of %d tensors written",
                         w->path, w->next, w->n);

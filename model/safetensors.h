@@ -83,7 +83,9 @@ typedef struct dsk_st_writer dsk_st_writer;
 dsk_status dsk_st_writer_new(const char *path, dsk_st_writer **out);
 dsk_status dsk_st_writer_declare(dsk_st_writer *w, const char *name, dsk_dtype dtype, int rank,
                                  const int64_t *shape);
-/* Writes the header; after it, dsk_st_writer_data once per declared tensor, in order. */
+/* Writes the header; after it the data of the declared tensors, in declaration order:
+ * each dsk_st_writer_data call appends bytes to the current tensor (a tensor may be
+ * written in several parts) and moves on to the next once it is full. */
 dsk_status dsk_st_writer_begin_data(dsk_st_writer *w);
 dsk_status dsk_st_writer_data(dsk_st_writer *w, const void *data, size_t nbytes);
 /* Checks every tensor was written, closes the file (written to PATH.tmp, then renamed). */

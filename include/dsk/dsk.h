@@ -10,6 +10,7 @@
 #include "attention.h"
 #include "moe.h"
 #include "layers.h"
+#include "model.h"
 
 #define DSK_VERSION_MAJOR 0
 #define DSK_VERSION_MINOR 1
