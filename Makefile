@@ -20,7 +20,7 @@ build: deps
 
 run: build
 	./$(BUILD)/dsk info
-	./$(BUILD)/dsk run
+	./$(BUILD)/dsk gemm --m 128 --n 512 --k 1024 --check
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

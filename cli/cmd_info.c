@@ -65,9 +65,12 @@ int dsk_cmd_info(int argc, char **argv)
     } else ptxas_path[0] = 0;
     if (find_tool("clang-19", clang_path, sizeof clang_path)) {
         char cmd[700], out[256];
-        snprintf(cmd, sizeof cmd, "'%s' --print-supported-cpus --target=amdgcn-amd-amdhsa 2>&1", clang_path);
-        first_line(cmd, "gfx942", out, sizeof out);
-        snprintf(clang_gfx, sizeof clang_gfx, "%s", out[0] ? "targets gfx942" : "no gfx942 target");
+        /* compiles a one-line function for gfx942 (no ROCm device library needed) */
+        snprintf(cmd, sizeof cmd,
+                 "echo 'int f(int x){return x+1;}' | '%s' -x c --target=amdgcn-amd-amdhsa -mcpu=gfx942 "
+                 "-nogpulib -c - -o /dev/null 2>&1 && echo gfx942-ok", clang_path);
+        first_line(cmd, "gfx942-ok", out, sizeof out);
+        snprintf(clang_gfx, sizeof clang_gfx, "%s", out[0] ? "targets gfx942" : "cannot target gfx942");
     } else clang_path[0] = 0;
 
     char l1[32], l2[32], l3[32];

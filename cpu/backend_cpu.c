@@ -52,6 +52,55 @@ static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor
     return dsk_quant_act_fp8_ref(x, q, s);
 }
 
+/* The ops below run their references until the fast kernels land. */
+static dsk_status cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
+{
+    dsk_device_set_kernel(dev, "mla_decode_cpu_ref");
+    return dsk_mla_decode_ref(a);
+}
+
+static dsk_status cpu_mla_prefill(dsk_device *dev, const dsk_mla_prefill_args *a)
+{
+    dsk_device_set_kernel(dev, "mla_prefill_cpu_ref");
+    return dsk_mla_prefill_ref(a);
+}
+
+static dsk_status cpu_moe_route(dsk_device *dev, const dsk_moe_route_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_route_cpu_ref");
+    return dsk_moe_route_ref(a);
+}
+
+static dsk_status cpu_moe_permute(dsk_device *dev, const dsk_moe_permute_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_permute_cpu_ref");
+    return dsk_moe_permute_ref(a);
+}
+
+static dsk_status cpu_moe_combine(dsk_device *dev, const dsk_moe_combine_args *a)
+{
+    dsk_device_set_kernel(dev, "moe_combine_cpu_ref");
+    return dsk_moe_combine_ref(a);
+}
+
+static dsk_status cpu_rmsnorm(dsk_device *dev, const dsk_rmsnorm_args *a)
+{
+    dsk_device_set_kernel(dev, "rmsnorm_cpu_ref");
+    return dsk_rmsnorm_ref(a);
+}
+
+static dsk_status cpu_rope(dsk_device *dev, const dsk_rope_args *a)
+{
+    dsk_device_set_kernel(dev, "rope_cpu_ref");
+    return dsk_rope_ref(a);
+}
+
+static dsk_status cpu_swiglu(dsk_device *dev, const dsk_swiglu_args *a)
+{
+    dsk_device_set_kernel(dev, "swiglu_cpu_ref");
+    return dsk_swiglu_ref(a);
+}
+
 const dsk_backend dsk_backend_cpu = {
     .name = "cpu",
     .available = cpu_available,
@@ -62,4 +111,12 @@ const dsk_backend dsk_backend_cpu = {
     .download = cpu_copy,
     .gemm_fp8 = cpu_gemm_fp8,
     .quant_act_fp8 = cpu_quant_act,
+    .mla_decode = cpu_mla_decode,
+    .mla_prefill = cpu_mla_prefill,
+    .moe_route = cpu_moe_route,
+    .moe_permute = cpu_moe_permute,
+    .moe_combine = cpu_moe_combine,
+    .rmsnorm = cpu_rmsnorm,
+    .rope = cpu_rope,
+    .swiglu = cpu_swiglu,
 };

@@ -38,11 +38,28 @@ typedef struct dsk_gemm_plan {
     int regs_per_thread;     /* the emitter's estimate (consumer threads for sm90a) */
     int max_regs;            /* the register cap the kernel declares (.maxnreg / setmaxnreg) */
     int consumer_warpgroups; /* sm90a */
+    /* Added by the emitters (ptx/): the pieces of the plan the tests compare with ptxas. */
+    size_t smem_static_bytes;  /* .shared declared in the module (what ptxas -v reports) */
+    size_t smem_dynamic_bytes; /* the launch's dynamic shared memory */
+    size_t stage_bytes;        /* shared memory of one pipeline stage */
+    int warps_m, warps_n;      /* sm_89: warp grid of the CTA (sm90a: consumer WGs x 1) */
+    int mma_m, mma_n;          /* the tile the MMA side sees: (block_m, block_n), or
+                                * (block_n, block_m) for swap_ab */
 } dsk_gemm_plan;
+
+/* Default shared-memory limit per block of an arch (227 KiB sm90a, 99 KiB sm_89). */
+size_t dsk_ptx_smem_limit(dsk_arch arch);
+/* "sm_90a" / "sm_89"; dsk_ptx_arch_parse accepts those (and "sm90a", "sm89"). */
+const char *dsk_ptx_arch_name(dsk_arch arch);
+dsk_status dsk_ptx_arch_parse(const char *s, dsk_arch *out);
+/* A tile with the defaults filled in: block_k 128, stages 4 (sm90a) / 3 (sm_89),
+ * cluster 1, dense, not persistent, not swapped. */
+dsk_gemm_tile dsk_gemm_tile_default(dsk_arch arch, int block_m, int block_n);
 
 /* Canonical kernel name of a configuration into buf. Returns buf. */
 char *dsk_gemm_tile_name(const dsk_gemm_tile *t, char *buf, size_t len);
-/* Parses "128x112" etc. into block_m/block_n. */
+/* Parses "128x112" etc. into block_m/block_n (other fields untouched); also accepts a
+ * whole canonical name ("gemm_fp8_sm90a_128x112_s6_c2_masked_p"), which sets every field. */
 dsk_status dsk_gemm_tile_parse(const char *s, dsk_gemm_tile *t);
 
 /* Fills plan for t (does not emit). Fails only for arguments out of any range. */
