@@ -884,3 +884,23 @@ int dsk_emu_module_has_kernel(const dsk_emu_module *m, const char *kernel)
 {
     return m && kernel && emu_find_kernel(m, kernel) != NULL;
 }
+
+int dsk_emu_kernel_param_count(const dsk_emu_module *m, const char *kernel)
+{
+    const emu_kernel *k = m && kernel ? emu_find_kernel(m, kernel) : NULL;
+    return k ? k->nparams : -1;
+}
+
+size_t dsk_emu_kernel_param_size(const dsk_emu_module *m, const char *kernel, int i)
+{
+    const emu_kernel *k = m && kernel ? emu_find_kernel(m, kernel) : NULL;
+    return (k && i >= 0 && i < k->nparams) ? k->params[i].size : 0;
+}
+
+const char *dsk_emu_module_kernel_name(const dsk_emu_module *m, int i)
+{
+    if (!m) return NULL;
+    for (int j = 0; j < m->nkernels; j++)
+        if (m->kernels[j].is_entry && i-- == 0) return m->kernels[j].name;
+    return NULL;
+}

@@ -60,6 +60,12 @@ dsk_status dsk_emu_module_load(const char *ptx_text, const char *source_name,
 void dsk_emu_module_free(dsk_emu_module *m);
 /* 1 if the module has an .entry with this name. */
 int dsk_emu_module_has_kernel(const dsk_emu_module *m, const char *kernel);
+/* The kernel's parameter count (-1 if no such kernel) and the byte size of parameter i
+ * (0 if out of range), as declared in the PTX. */
+int dsk_emu_kernel_param_count(const dsk_emu_module *m, const char *kernel);
+size_t dsk_emu_kernel_param_size(const dsk_emu_module *m, const char *kernel, int i);
+/* Name of the i-th .entry of the module (NULL past the end). */
+const char *dsk_emu_module_kernel_name(const dsk_emu_module *m, int i);
 
 typedef struct dsk_emu_launch_cfg {
     unsigned grid[3], block[3], cluster[3];  /* cluster {0,0,0} or {1,1,1}: no clusters */
