@@ -303,10 +303,9 @@ int emu_mbar_ready(emu_launch *L, int cta, uint32_t off, int parity)
 }
 
 /* the CTA and offset of an mbarrier operand */
-static int mbar_locate(emu_warp *w, const emu_insn *in, int lane, uint64_t addr, int *cta, uint32_t *off)
+static int mbar_locate(emu_warp *w, const emu_insn *in, int lane, int sp, uint64_t addr, int *cta, uint32_t *off)
 {
-    int sp = in->space;
-    if (sp == SP_GENERIC) {
+    if ((addr & EMU_WIN_MASK) == EMU_WIN_SHARED || sp == SP_GENERIC) {
         if ((addr & EMU_WIN_MASK) != EMU_WIN_SHARED)
             return emu_error(w, in, lane, "mbarrier address 0x%llx is not a shared-memory address", (unsigned long long)addr);
         addr &= ~EMU_WIN_MASK;
@@ -361,7 +360,7 @@ int emu_exec_mbar(emu_warp *w, const emu_insn *in, uint32_t m, int *block)
     FOR_LANES(l, m) {
         int cta;
         uint32_t off;
-        if (mbar_locate(w, in, l, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;
+        if (mbar_locate(w, in, l, in->space, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;
         emu_cta *tc = &L->ctas[cta];
         if (in->sub == 1) {  /* init */
             uint64_t cnt = arg[l] & 0xFFFFFFFFu;
@@ -479,7 +478,7 @@ int emu_exec_cpasync(emu_warp *w, const emu_insn *in, uint32_t m)
             cpa_retire(w, l, 0, 1);
             int cta;
             uint32_t off;
-            if (mbar_locate(w, in, l, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;
+            if (mbar_locate(w, in, l, in->space, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;
             emu_mbar *b = mbar_get(w, in, l, cta, off);
             if (!b) return -1;
             if ((in->mod & M_NOINC) && mbar_arrive(w, in, l, b, 1)) return -1;
@@ -595,7 +594,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
             uint64_t ma = EMU_R(w, in->s[2])[l] + (uint64_t)in->imm3;
             int mcta;
             uint32_t moff;
-            if (mbar_locate(w, in, l, ma, &mcta, &moff)) return -1;
+            if (mbar_locate(w, in, l, SP_SHARED_CLUSTER, ma, &mcta, &moff)) return -1;
             uint16_t mask = (in->mod & M_MULTICAST) ? (uint16_t)EMU_R(w, in->s[3])[l] : 0;
             if (mask >> L->nctas) return emu_error(w, in, l, "multicast ctaMask 0x%x names CTAs beyond the cluster of %d", mask, L->nctas);
             uint8_t *img = malloc(ext);
@@ -642,7 +641,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
             uint64_t ma = EMU_R(w, in->s[3])[l] + (uint64_t)in->imm3;
             int mcta;
             uint32_t moff;
-            if (mbar_locate(w, in, l, ma, &mcta, &moff)) return -1;
+            if (mbar_locate(w, in, l, SP_SHARED_CLUSTER, ma, &mcta, &moff)) return -1;
             if (dc->npending && emu_check_shadow(w, in, l, dc, off, size)) return -1;
             emu_bulk *b = bulk_new(L);
             if (!b) return emu_error(w, in, l, "out of memory");

@@ -784,7 +784,7 @@ static int dec_cp(dec *D)
         in->op = tensor ? OP_TMA : OP_BULK;
         if (has(D, "multicast::cluster")) in->mod |= M_MULTICAST;
         int load = has(D, "global") && (has(D, "shared::cluster") || has(D, "shared::cta")) &&
-                   strncmp(D->parts[tensor ? 3 : 2], "shared", 6) == 0;
+                   strncmp(D->parts[tensor ? 4 : 2], "shared", 6) == 0;
         in->sub = (uint16_t)(load ? 0 : 1);
         if (tensor) {
             int dims = 0;

@@ -3,6 +3,7 @@
 #ifndef DSK_EMU_TEST_UTIL_H
 #define DSK_EMU_TEST_UTIL_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,46 @@ static inline char *emu_t_nvcc(const char *cuda_src, const char *arch)
     unlink(ptx);
     rmdir(dir);
     return text;
+}
+
+/* A growing string for generated PTX. */
+typedef struct emu_t_str { char *s; size_t n, cap; } emu_t_str;
+
+static inline void emu_t_add(emu_t_str *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void emu_t_add(emu_t_str *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (b->s && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
+        b->cap = (b->cap + (size_t)k + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+        if (!b->s) exit(1);
+        if (b->n == 0) b->s[0] = 0;
+    }
+}
+
+/* Loads PTX text; on failure records a check failure and returns NULL. */
+static inline dsk_emu_module *emu_t_load(const char *ptx, const char *name)
+{
+    dsk_emu_module *m = NULL;
+    dsk_status s = dsk_emu_module_load(ptx, name, &m);
+    if (!DSK_T_CHECK(s == DSK_OK, "load %s: %s", name, dsk_last_error())) return NULL;
+    return m;
+}
+
+/* Emulator memory filled with 0xFF (poison). */
+static inline void *emu_t_buf(size_t bytes)
+{
+    void *p = NULL;
+    if (dsk_emu_alloc(bytes, &p) != DSK_OK) {
+        fprintf(stderr, "dsk_emu_alloc(%zu): %s\n", bytes, dsk_last_error());
+        exit(1);
+    }
+    memset(p, 0xFF, bytes);
+    return p;
 }
 
 #endif
