@@ -121,19 +121,6 @@ static int type_of(const char *p)
     return T_NONE;
 }
 
-int emu_type_bits(int t)
-{
-    switch (t) {
-    case T_PRED: return 1;
-    case T_B8: case T_U8: case T_S8: case T_E4M3: case T_E5M2: return 8;
-    case T_B16: case T_U16: case T_S16: case T_F16: case T_BF16: case T_E4M3X2: case T_E5M2X2: return 16;
-    case T_B32: case T_U32: case T_S32: case T_F32: case T_F16X2: case T_BF16X2: case T_TF32: return 32;
-    case T_B64: case T_U64: case T_S64: case T_F64: return 64;
-    case T_B128: return 128;
-    default: return 0;
-    }
-}
-
 static int has(const dec *D, const char *p)
 {
     for (int i = 0; i < D->nparts; i++)

@@ -25,10 +25,12 @@ static inline int64_t sext(uint64_t v, int bits)
     return (int64_t)((v ^ m) - m);
 }
 
+static inline uint32_t ftz_bits(uint32_t u) { return (u & 0x7F800000u) ? u : (u & 0x80000000u); }
+
 static inline float ftz32(float x, int ftz)
 {
-    if (ftz && fpclassify(x) == FP_SUBNORMAL) return copysignf(0.0f, x);
-    return x;
+    if (!ftz) return x;
+    return emu_f32(ftz_bits((uint32_t)emu_bits32(x)));
 }
 
 static inline float h2f(uint16_t h) { return dsk_f16_to_f32(h); }
@@ -515,6 +517,64 @@ static uint64_t float_binary(const emu_insn *in, uint64_t a, uint64_t b, uint64_
     return emu_bits32(ftz32(r, ftz));
 }
 
+/* The most frequent forms (f32 add/sub/mul/fma round-to-nearest with or without .ftz;
+ * 32-bit integer add/sub/mul.lo/logic/shl) without per-lane dispatch. Returns 1 if done. */
+static int alu_fast(const emu_insn *in, uint64_t *d, const uint64_t *a, const uint64_t *b, const uint64_t *c,
+                    uint32_t m)
+{
+    int t = in->type;
+    if (t == T_F32 && !(in->mod & M_SAT) && in->rnd <= RND_RN) {
+        int ftz = (in->mod & M_FTZ) != 0;
+        switch (in->op) {
+        case OP_ADD: case OP_SUB: case OP_MUL: case OP_FMA: case OP_MAD:
+            break;
+        default:
+            return 0;
+        }
+        if (in->op == OP_MUL && (in->mod & (M_HI | M_WIDE))) return 0;
+        FOR_LANES(l, m) {
+            uint32_t ua = (uint32_t)a[l], ub = (uint32_t)b[l];
+            if (ftz) { ua = ftz_bits(ua); ub = ftz_bits(ub); }
+            float x = emu_f32(ua), y = emu_f32(ub), r;
+            switch (in->op) {
+            case OP_ADD: r = x + y; break;
+            case OP_SUB: r = x - y; break;
+            case OP_MUL: r = x * y; break;
+            default: {
+                uint32_t uc = (uint32_t)c[l];
+                if (ftz) uc = ftz_bits(uc);
+                r = fmaf(x, y, emu_f32(uc));
+                break;
+            }
+            }
+            uint32_t ur = (uint32_t)emu_bits32(r);
+            d[l] = ftz ? ftz_bits(ur) : ur;
+        }
+        return 1;
+    }
+    if ((t == T_U32 || t == T_S32 || t == T_B32) && !(in->mod & (M_SAT | M_HI | M_WIDE))) {
+        switch (in->op) {
+        case OP_ADD: FOR_LANES(l, m) d[l] = (uint32_t)(a[l] + b[l]); return 1;
+        case OP_SUB: FOR_LANES(l, m) d[l] = (uint32_t)(a[l] - b[l]); return 1;
+        case OP_MUL: FOR_LANES(l, m) d[l] = (uint32_t)((uint32_t)a[l] * (uint32_t)b[l]); return 1;
+        case OP_AND: FOR_LANES(l, m) d[l] = (uint32_t)(a[l] & b[l]); return 1;
+        case OP_OR: FOR_LANES(l, m) d[l] = (uint32_t)(a[l] | b[l]); return 1;
+        case OP_XOR: FOR_LANES(l, m) d[l] = (uint32_t)(a[l] ^ b[l]); return 1;
+        case OP_SHL: FOR_LANES(l, m) d[l] = (uint32_t)b[l] >= 32 ? 0 : (uint32_t)((uint32_t)a[l] << (uint32_t)b[l]); return 1;
+        case OP_MAD:
+            if (!(in->mod & M_LO)) return 0;
+            FOR_LANES(l, m) d[l] = (uint32_t)((uint32_t)a[l] * (uint32_t)b[l] + (uint32_t)c[l]);
+            return 1;
+        default: return 0;
+        }
+    }
+    if ((t == T_U64 || t == T_S64 || t == T_B64) && in->op == OP_ADD) {
+        FOR_LANES(l, m) d[l] = a[l] + b[l];
+        return 1;
+    }
+    return 0;
+}
+
 int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m)
 {
     uint64_t *d = in->d[0] >= 0 ? EMU_R(w, in->d[0]) : NULL;
@@ -522,6 +582,7 @@ int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m)
     const uint64_t *b = in->ns > 1 ? EMU_R(w, in->s[1]) : NULL;
     const uint64_t *c = in->ns > 2 ? EMU_R(w, in->s[2]) : NULL;
     const uint64_t *e = in->ns > 3 ? EMU_R(w, in->s[3]) : NULL;
+    if (d && b && alu_fast(in, d, a, b, c, m)) return 0;
     int t = in->type;
     int bits = emu_type_bits(t);
     uint64_t mk = mask_of(bits);
@@ -558,10 +619,6 @@ int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m)
         }
         if (is_float(t)) {
             FOR_LANES(l, m) d[l] = float_binary(in, a[l], b[l], 0, 2);
-            return 0;
-        }
-        if (in->op == OP_ADD && t == T_U32 && !(in->mod & M_SAT)) {  /* the common case */
-            FOR_LANES(l, m) d[l] = (uint32_t)(a[l] + b[l]);
             return 0;
         }
         FOR_LANES(l, m) {
