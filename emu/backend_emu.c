@@ -63,10 +63,21 @@ dsk_status dsk_emu_target_for(const char *gpu, dsk_emu_target *target, dsk_devic
                     "4090, l20, a100", gpu);
 }
 
+/* The emulator's entry points, referenced from the backend so that linking the backend
+ * out of the static library brings the whole emulator along (users of the emulator such as
+ * ptx/gpu_driver_emu.c reference it weakly). */
+static void *const emu_entry_points[] = {
+    (void *)dsk_emu_module_load, (void *)dsk_emu_module_free, (void *)dsk_emu_module_has_kernel,
+    (void *)dsk_emu_launch, (void *)dsk_emu_register, (void *)dsk_emu_unregister,
+    (void *)dsk_emu_tensor_map_encode_tiled, (void *)dsk_emu_selftest};
+
 static int emu_available(char *why, size_t why_len)
 {
-    (void)why;
-    (void)why_len;
+    for (size_t i = 0; i < sizeof emu_entry_points / sizeof emu_entry_points[0]; i++)
+        if (!emu_entry_points[i]) {
+            snprintf(why, why_len, "the emulator is incomplete in this build");
+            return 0;
+        }
     return 1;
 }
 

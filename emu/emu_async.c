@@ -180,18 +180,41 @@ static int load_box(emu_warp *w, const emu_insn *in, int lane, const emu_tmap *t
     box_init(&b, t);
     uint32_t rowbytes = b.n[0] * t->esize;
     memset(img, 0, ext);
-    for (uint64_t r = 0; r < b.rows; r++)
-        for (uint32_t j = 0; j < b.n[0]; j++) {
-            uint32_t off = (uint32_t)(r * rowbytes + j * t->esize);
-            uint32_t phys = swizzle_addr(dst + off, t->swizzle) - dst;
-            if (phys + t->esize > ext) return emu_error(w, in, lane, "internal: swizzled offset outside the box image");
-            const uint8_t *g = box_elem(t, &b, coord, r, j);
-            if (!g) continue;  /* out of bounds: zero */
-            if (!emu_global_ok(L, (uintptr_t)g, t->esize))
+    for (uint64_t r = 0; r < b.rows; r++) {
+        /* the row's outer coordinates; out of bounds: the whole row stays zero */
+        uint64_t rr = r, off = 0;
+        int oob = 0;
+        for (int i = 1; i < t->rank; i++) {
+            int64_t x = (int64_t)coord[i] + (int64_t)(rr % b.n[i]) * (int64_t)t->estride[i];
+            rr /= b.n[i];
+            if (x < 0 || (uint64_t)x >= t->dim[i]) { oob = 1; break; }
+            off += (uint64_t)x * t->stride[i - 1];
+        }
+        if (oob) continue;
+        /* inner dimension: elements j with 0 <= coord[0] + j*estride[0] < dim[0] */
+        for (uint32_t j = 0; j < b.n[0];) {
+            int64_t x = (int64_t)coord[0] + (int64_t)j * (int64_t)t->estride[0];
+            if (x < 0 || (uint64_t)x >= t->dim[0]) { j++; continue; }
+            uint32_t o = (uint32_t)(r * rowbytes + j * t->esize);
+            /* run of elements to the end of this 16-byte chunk (contiguous when estride is 1) */
+            uint32_t n = 1;
+            if (t->estride[0] == 1) {
+                uint32_t chunk_left = (16 - (o & 15)) / t->esize;
+                uint64_t dim_left = t->dim[0] - (uint64_t)x;
+                n = b.n[0] - j;
+                if (n > chunk_left) n = chunk_left;
+                if ((uint64_t)n > dim_left) n = (uint32_t)dim_left;
+            }
+            const uint8_t *g = (const uint8_t *)(uintptr_t)(t->addr + off + (uint64_t)x * t->esize);
+            if (!emu_global_ok(L, (uintptr_t)g, (size_t)n * t->esize))
                 return emu_error(w, in, lane, "tensor copy reads global address %p outside every allocation "
                                  "(tensor map global address 0x%llx)", (const void *)g, (unsigned long long)t->addr);
-            memcpy(img + phys, g, t->esize);
+            uint32_t phys = swizzle_addr(dst + o, t->swizzle) - dst;
+            if (phys + n * t->esize > ext) return emu_error(w, in, lane, "internal: swizzled offset outside the box image");
+            memcpy(img + phys, g, (size_t)n * t->esize);
+            j += n;
         }
+    }
     return 0;
 }
 
@@ -445,12 +468,15 @@ static void cpa_complete(emu_warp *w, int i)
     c->npending--;
 }
 
-static void cpa_retire(emu_warp *w, int lane, int keep, int all)
+/* Completes the cp.async of the lanes in m whose group is retired: all of them (all), or
+ * those committed in groups older than the newest `keep` of their lane. One pass. */
+static void cpa_retire(emu_warp *w, uint32_t m, int keep, int all)
 {
     int j = 0;
     for (int i = 0; i < w->ncpa; i++) {
         emu_cpasync *op = &w->cpa[i];
-        int done = op->lane == lane && (all || (op->group >= 0 && op->group <= w->cpa_committed[lane] - keep));
+        int l = op->lane;
+        int done = ((m >> l) & 1) && (all || (op->group >= 0 && op->group <= w->cpa_committed[l] - keep));
         if (done) cpa_complete(w, i);
         else w->cpa[j++] = *op;
     }
@@ -469,13 +495,13 @@ int emu_exec_cpasync(emu_warp *w, const emu_insn *in, uint32_t m)
         }
         return 0;
     case OP_CPASYNC_WAIT:
-        FOR_LANES(l, m) cpa_retire(w, l, (int)in->imm, in->target == 1);
+        cpa_retire(w, m, (int)in->imm, in->target == 1);
         return 0;
     case OP_CPASYNC_MBAR: {
         /* the barrier tracks this thread's prior cp.async: they complete now, then arrive */
         const uint64_t *base = EMU_R(w, in->s[0]);
         FOR_LANES(l, m) {
-            cpa_retire(w, l, 0, 1);
+            cpa_retire(w, 1u << l, 0, 1);
             int cta;
             uint32_t off;
             if (mbar_locate(w, in, l, in->space, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;

@@ -194,22 +194,44 @@ int emu_exec_mma(emu_warp *w, const emu_insn *in, uint32_t m)
     int K = (int)in->imm;
     int E = K == 32 ? 4 : 2;  /* elements per 32-bit register */
     float A[16][32], B[8][32], C[16][8];
+    (void)emu_fp8_value(0, 0);
+    const float *la = in->type2 == T_E5M2 ? g_fp8[1] : g_fp8[0], *lb = in->type3 == T_E5M2 ? g_fp8[1] : g_fp8[0];
+    int fp8 = is_fp8(in->type2);
     for (int l = 0; l < 32; l++) {
         int g = l / 4, t = l % 4;
         for (int r = 0; r < 4; r++) {
             uint32_t v = (uint32_t)EMU_R(w, al[r])[l];
-            for (int e = 0; e < E; e++) A[g + 8 * (r & 1)][e + t * E + E * 4 * (r >> 1)] = elem(v, e, in->type2);
+            float *row = &A[g + 8 * (r & 1)][t * E + E * 4 * (r >> 1)];
+            if (fp8) for (int e = 0; e < 4; e++) row[e] = la[(v >> (8 * e)) & 0xFF];
+            else for (int e = 0; e < 2; e++) row[e] = elem(v, e, in->type2);
         }
         for (int r = 0; r < 2; r++) {
             uint32_t v = (uint32_t)EMU_R(w, bl[r])[l];
-            for (int e = 0; e < E; e++) B[g][e + t * E + E * 4 * r] = elem(v, e, in->type3);
+            float *col = &B[g][t * E + E * 4 * r];
+            if (fp8) for (int e = 0; e < 4; e++) col[e] = lb[(v >> (8 * e)) & 0xFF];
+            else for (int e = 0; e < 2; e++) col[e] = elem(v, e, in->type3);
         }
         for (int i = 0; i < 4; i++) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = emu_f32(EMU_R(w, cl[i])[l]);
     }
-    int hopper = is_fp8(in->type2) && w->cta->L->opt.fp8_acc == DSK_EMU_FP8_ACC_HOPPER;
+    int hopper = fp8 && w->cta->L->opt.fp8_acc == DSK_EMU_FP8_ACC_HOPPER;
     float D[16][8];
-    for (int r = 0; r < 16; r++)
-        for (int n = 0; n < 8; n++) D[r][n] = dot_acc(C[r][n], A[r], B[n], K, hopper);
+    if (hopper) {
+        for (int r = 0; r < 16; r++)
+            for (int n = 0; n < 8; n++) D[r][n] = dot_acc(C[r][n], A[r], B[n], K, 1);
+    } else {
+        /* ideal accumulation (see wgmma_run): exact K-sum in double, one rounding */
+        double Bt[32][8];
+        for (int n = 0; n < 8; n++)
+            for (int k = 0; k < K; k++) Bt[k][n] = B[n][k];
+        for (int r = 0; r < 16; r++) {
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int k = 0; k < K; k++) {
+                double a = A[r][k];
+                for (int n = 0; n < 8; n++) acc[n] += a * Bt[k][n];
+            }
+            for (int n = 0; n < 8; n++) D[r][n] = (float)((double)C[r][n] + acc[n]);
+        }
+    }
     for (int l = 0; l < 32; l++) {
         int g = l / 4, t = l % 4;
         for (int i = 0; i < 4; i++) EMU_R(w, dl[i])[l] = emu_bits32(D[g + 8 * (i >> 1)][2 * t + (i & 1)]);
@@ -249,7 +271,9 @@ static inline uint32_t desc_addr(uint64_t desc, int mn, int k, int esize, int mn
     return a;
 }
 
-/* Gathers rows [mn0, mn0+nmn) x K of a descriptor operand as floats into out[nmn][K]. */
+/* Gathers rows [mn0, mn0+nmn) x K of a descriptor operand as floats into out[nmn][K]. For
+ * K-major operands the elements of one 16-byte chunk are contiguous (the swizzle moves whole
+ * chunks), so addresses are computed per chunk. */
 static int gather_desc(emu_warp *w, const emu_insn *in, uint64_t desc, int mn0, int nmn, int K, int t,
                        int mn_major, float *out)
 {
@@ -258,24 +282,33 @@ static int gather_desc(emu_warp *w, const emu_insn *in, uint64_t desc, int mn0, 
         return emu_error(w, in, 0, "matrix descriptor 0x%016llx has a non-zero base offset (unsupported)",
                          (unsigned long long)desc);
     int esize = is_fp8(t) ? 1 : 2;
+    int per = mn_major ? 1 : 16 / esize;  /* elements per address computation */
+    (void)emu_fp8_value(0, 0);            /* the FP8 tables are built */
+    const float *lut = t == T_E5M2 ? g_fp8[1] : g_fp8[0];
     for (int i = 0; i < nmn; i++)
-        for (int k = 0; k < K; k++) {
+        for (int k = 0; k < K; k += per) {
             uint32_t a = desc_addr(desc, mn0 + i, k, esize, mn_major);
-            if ((size_t)a + (size_t)esize > c->smem_size)
+            int n = per < K - k ? per : K - k;
+            size_t bytes = (size_t)n * (size_t)esize;
+            if ((size_t)a + bytes > c->smem_size)
                 return emu_error(w, in, 0, "wgmma operand element (%d, %d) at shared offset 0x%x is beyond the CTA's "
                                  "%zu bytes (descriptor 0x%016llx)", mn0 + i, k, a, c->smem_size, (unsigned long long)desc);
-            if (c->npending && c->shadow[a])
-                return emu_error(w, in, 0, "wgmma reads shared offset 0x%x that an async copy has not completed "
-                                 "(missing mbarrier wait before the wgmma)", a);
+            if (c->npending)
+                for (size_t x = 0; x < bytes; x++)
+                    if (c->shadow[a + x])
+                        return emu_error(w, in, 0, "wgmma reads shared offset 0x%x that an async copy has not completed "
+                                         "(missing mbarrier wait before the wgmma)", a + (uint32_t)x);
             const uint8_t *p = c->smem + a;
-            float v;
-            if (esize == 1) v = emu_fp8_value(p[0], t == T_E5M2);
-            else {
-                uint16_t h;
-                memcpy(&h, p, 2);
-                v = t == T_BF16 ? dsk_bf16_to_f32(h) : dsk_f16_to_f32(h);
+            float *o = out + (size_t)i * K + k;
+            if (esize == 1) {
+                for (int e = 0; e < n; e++) o[e] = lut[p[e]];
+            } else {
+                for (int e = 0; e < n; e++) {
+                    uint16_t h;
+                    memcpy(&h, p + 2 * e, 2);
+                    o[e] = t == T_BF16 ? dsk_bf16_to_f32(h) : dsk_f16_to_f32(h);
+                }
             }
-            out[i * K + k] = v;
         }
     return 0;
 }
@@ -317,8 +350,29 @@ static int wgmma_run(emu_warp *w, const emu_wgmma_op *op)
                 int row = l / 4 + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * (l % 4) + (i & 1);
                 D[row * N + col] = op->scale_d ? emu_f32(EMU_R(w, dl[i])[l]) : 0.0f;
             }
-        for (int r = 0; r < 16; r++)
-            for (int n = 0; n < N; n++) D[r * N + n] = dot_acc(D[r * N + n], A + r * K, B + (size_t)n * K, K, hopper);
+        if (hopper) {
+            for (int r = 0; r < 16; r++)
+                for (int n = 0; n < N; n++) D[r * N + n] = dot_acc(D[r * N + n], A + r * K, B + (size_t)n * K, K, 1);
+        } else {
+            /* ideal: per output, the K products summed in double (exact for FP8, whose products have
+             * at most 8 significant bits over a 2^36 range), then added to the accumulator with one
+             * rounding. Loops ordered k-outer, n-inner over a transposed B so they vectorise. */
+            double *Bt = malloc(sizeof(double) * (size_t)N * (size_t)K), acc[256];
+            if (!Bt) rc = emu_error(w, in, 0, "out of memory");
+            for (int n = 0; !rc && n < N; n++)
+                for (int k = 0; k < K; k++) Bt[(size_t)k * N + n] = B[(size_t)n * K + k];
+            for (int r = 0; !rc && r < 16; r++) {
+                for (int n = 0; n < N; n++) acc[n] = 0;
+                for (int k = 0; k < K; k++) {
+                    double a = A[r * K + k];
+                    if (a == 0) continue;
+                    const double *bk = Bt + (size_t)k * N;
+                    for (int n = 0; n < N; n++) acc[n] += a * bk[n];
+                }
+                for (int n = 0; n < N; n++) D[r * N + n] = (float)((double)D[r * N + n] + acc[n]);
+            }
+            free(Bt);
+        }
         for (int l = 0; l < 32; l++)
             for (int i = 0; i < N / 2; i++) {
                 int row = l / 4 + 8 * ((i >> 1) & 1), col = 8 * (i >> 2) + 2 * (l % 4) + (i & 1);
