@@ -351,7 +351,8 @@ static int parse_var(emu_parser *P, int at_module, int is_extern)
                                              (unsigned long long)align);
     if (space == SP_SHARED) {
         if (is_extern || unsized) {
-            if (P->dyn_smem_align < align) P->dyn_smem_align = align;
+            size_t *da = at_module ? &P->module_dyn_align : &P->dyn_smem_align;
+            if (*da < align) *da = align;
             if (sym_push(P, name, nlen, SYM_DYN_SHARED, 0, 0) < 0) return -1;
         } else {
             size_t *top = at_module ? &P->module_smem : &P->kernel_smem;
@@ -610,7 +611,7 @@ static void kernel_reset(emu_parser *P)
     P->kernel_smem = 0;
     P->local_size = 0;
     P->params_size = 0;
-    P->dyn_smem_align = 16;
+    P->dyn_smem_align = P->module_dyn_align > 16 ? P->module_dyn_align : 16;
     memset(P->cbucket, 0xff, sizeof P->cbucket);
 }
 

@@ -38,7 +38,7 @@ typedef struct emu_parser {
     /* symbols */
     emu_sym *syms; int nsyms, capsyms;
     int bucket[EMU_SYM_BUCKETS];
-    size_t module_smem, kernel_smem, dyn_smem_align, local_size;
+    size_t module_smem, kernel_smem, dyn_smem_align, module_dyn_align, local_size;
     int capgvars, capkernels;
     /* the function being built */
     emu_insn *code; int ncode, capcode;
