@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include "core/error.h"
 #include "dsk/dsk.h"
-#include "json.h"
+#include "core/json.h"
 #include "model_internal.h"
 
 #define CACHE_FILE "tune.json"
@@ -77,7 +77,7 @@ static dsk_status load(const char *path, dsk_tune_cache_entry **out, int *n, int
     dsk_status st = dsk_json_read_file(path, &text, missing);
     if (st) return *missing ? DSK_OK : st;
     dsk_json *root;
-    st = dsk_json_parse(text, path, &root);
+    st = dsk_json_parse(text, strlen(text), path, &root);
     free(text);
     if (st) return st;
     const dsk_json *ver = dsk_json_get(root, "dsk_tune_cache"), *ents = dsk_json_get(root, "entries");
@@ -86,12 +86,11 @@ static dsk_status load(const char *path, dsk_tune_cache_entry **out, int *n, int
         st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: expected \"dsk_tune_cache\": 1", path, ver ? ver->line : root->line);
     else if (!ents || ents->type != DSK_JSON_ARRAY)
         st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: expected an \"entries\" array", path, ents ? ents->line : root->line);
-    int count = 0;
-    for (const dsk_json *e = st ? NULL : ents->child; e; e = e->next) count++;
+    int count = st ? 0 : ents->n;
     dsk_tune_cache_entry *v = count ? calloc(count, sizeof *v) : NULL;
     if (count && !v && !st) st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    int i = 0;
-    for (const dsk_json *e = st ? NULL : ents->child; e && !st; e = e->next, i++) {
+    for (int i = 0; i < count && !st; i++) {
+        const dsk_json *e = &ents->items[i];
         if (e->type != DSK_JSON_OBJECT) {
             st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: entry %d is not an object", path, e->line, i);
             break;

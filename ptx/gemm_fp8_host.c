@@ -382,6 +382,8 @@ dsk_status dsk_ptx_gemm_fp8_run(dsk_device *dev, const dsk_gemm_tile *t, const d
 {
     if (!dev)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: dev is NULL", FN);
+    if (!strcmp(dev->backend->name, "emu"))
+        return dsk_ptx_gemm_fp8_launch(dsk_gpu_driver_emu(), dev, t, args);
     if (!strcmp(dev->backend->name, "cuda"))
         return dsk_ptx_gemm_fp8_launch(dsk_gpu_driver_cuda(), dev, t, args);
     return dsk_fail(DSK_ERR_UNSUPPORTED, "%s: device %s is not an NVIDIA device (cuda or emu)", FN, dev->props.name);
