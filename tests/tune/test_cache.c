@@ -114,14 +114,14 @@ static void check_corrupt(void)
     dsk_tune_cache_entry got;
     int found;
     struct { const char *text, *msg; } bad[] = {
-        {"{\"dsk_tune_cache\": 1, \"entries\": [\n  {\"gpu\": \"h800\",\n  \"driver\": }]}", "tune.json:3: expected a value"},
-        {"", "tune.json:1: expected a value (at end of text)"},
-        {"{\"dsk_tune_cache\": 2, \"entries\": []}", "tune.json:1: expected \"dsk_tune_cache\": 1"},
-        {"{\"dsk_tune_cache\": 1, \"entries\": [\n\n{\"gpu\": \"h800\"}]}", "tune.json:3: entry lacks string member \"driver\""},
+        {"{\"dsk_tune_cache\": 1, \"entries\": [\n  {\"gpu\": \"h800\",\n  \"driver\": }]}", "tune.json: line 3, column 13: unexpected character (expected a value)"},
+        {"", "tune.json: line 1, column 1: unexpected end of text (expected a value)"},
+        {"{\"dsk_tune_cache\": 2, \"entries\": []}", "tune.json: line 1: expected \"dsk_tune_cache\": 1"},
+        {"{\"dsk_tune_cache\": 1, \"entries\": [\n\n{\"gpu\": \"h800\"}]}", "tune.json: line 3: entry lacks string member \"driver\""},
         {"{\"dsk_tune_cache\": 1, \"entries\": {}}", "expected an \"entries\" array"},
         {"{\"dsk_tune_cache\": 1, \"entries\": [1]}", "entry 0 is not an object"},
         {"{\"dsk_tune_cache\": 1, \"entries\": []} trailing", "text after the JSON value"},
-        {"{\"dsk_tune_cache\": 1, \"entries\": [\"\\q\"]}", "bad escape in string"},
+        {"{\"dsk_tune_cache\": 1, \"entries\": [\"\\q\"]}", "line 1, column 38: invalid escape character"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_file(path, bad[i].text);
@@ -137,7 +137,7 @@ static void check_corrupt(void)
     int from_cache = -1;
     char warn[512];
     DSK_T_OK(dsk_tune_choose(g, "550.54", &s, &t, &from_cache, warn, sizeof warn));
-    DSK_T_CHECK(from_cache == 0 && strstr(warn, "tune.json:1:"), "corrupt cache ignored with reason: %s", warn);
+    DSK_T_CHECK(from_cache == 0 && strstr(warn, "tune.json: line 1, column 38"), "corrupt cache ignored with reason: %s", warn);
     /* The next writer moves the corrupt file aside and starts a fresh one. */
     int rec = 0;
     dsk_tune_cache_entry a = entry("h20", "dense:m<=64:n=2112:k=7168", "gemm_fp8_sm90a_64x128_s6_c1", 3);

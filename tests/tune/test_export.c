@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "autotune/json.h"
+#include "core/json.h"
 #include "tests/harness/harness.h"
 
 static char *slurp(const char *path)
@@ -34,17 +34,17 @@ static void check_export(const char *gpu_name, int batch)
     char *text = slurp(path);
     DSK_T_CHECK(text != NULL, "manifest readable");
     dsk_json *root = NULL;
-    if (text) DSK_T_OK(dsk_json_parse(text, path, &root));
+    if (text) DSK_T_OK(dsk_json_parse(text, strlen(text), path, &root));
     free(text);
     const dsk_json *ver = dsk_json_get(root, "dsk_export"), *ks = dsk_json_get(root, "kernels");
     const dsk_json *ps = dsk_json_get(root, "params"), *dv = dsk_json_get(root, "dsk_version");
     DSK_T_CHECK(ver && ver->num == 1 && ks && ks->type == DSK_JSON_ARRAY && ps && dv && !strcmp(dv->str, dsk_version()),
                 "manifest header");
-    int np = 0;
-    for (const dsk_json *p = ps ? ps->child : NULL; p; p = p->next) np++;
+    int np = ps ? ps->n : 0;
     DSK_T_CHECK(np == 21, "21 kernel parameters listed, got %d", np);
     int sm90 = !strcmp(g->arch, "sm_90a");
-    for (const dsk_json *k = ks ? ks->child : NULL; k; k = k->next) {
+    for (int ki = 0; ks && ki < ks->n; ki++) {
+        const dsk_json *k = &ks->items[ki];
         const dsk_json *name = dsk_json_get(k, "name"), *entry = dsk_json_get(k, "entry"),
                        *ptx = dsk_json_get(k, "ptx"), *cubin = dsk_json_get(k, "cubin"),
                        *shape = dsk_json_get(k, "shape"), *tile = dsk_json_get(k, "tile"),
@@ -55,18 +55,17 @@ static void check_export(const char *gpu_name, int batch)
             DSK_T_CHECK(0, "kernel entry at line %d lacks a member", k->line);
             continue;
         }
-        long long M = (long long)shape->child->num, N = (long long)shape->child->next->num;
+        long long M = (long long)shape->items[0].num, N = (long long)shape->items[1].num;
         int bm = (int)dsk_json_get(tile, "block_m")->num, bn = (int)dsk_json_get(tile, "block_n")->num;
-        DSK_T_CHECK(grid->child->num == (M + bm - 1) / bm && grid->child->next->num == (N + bn - 1) / bn,
+        DSK_T_CHECK(grid->items[0].num == (M + bm - 1) / bm && grid->items[1].num == (N + bn - 1) / bn,
                     "%s: grid follows ceil(M/block_m), ceil(N/block_n)", name->str);
         DSK_T_CHECK(smem->num + 1024 <= g->smem_block_kb.v * 1024 + 1024 && smem->num > 0, "%s: dynamic smem %g fits",
                     name->str, smem->num);
-        int nmaps = 0;
-        for (const dsk_json *m = tm->child; m; m = m->next) nmaps++;
+        int nmaps = tm->n;
         DSK_T_CHECK(nmaps == (sm90 ? 3 : 0), "%s: %d tensor maps", name->str, nmaps);
         DSK_T_CHECK(pred->num > 0, "%s: predicted time", name->str);
         /* The kernel is the tuner's choice for this shape. */
-        dsk_tune_gemm_shape s = {M, N, (long long)shape->child->next->next->num, 1, DSK_GEMM_DENSE};
+        dsk_tune_gemm_shape s = {M, N, (long long)shape->items[2].num, 1, DSK_GEMM_DENSE};
         dsk_tune_result r;
         if (DSK_T_OK(dsk_tune_gemm(g, &s, &r))) {
             DSK_T_CHECK(!strcmp(r.cand[0].kernel, kern->str), "%s: %s is the tuned choice %s", name->str, kern->str,

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "autotune/json.h"
+#include "core/json.h"
 #include "tests/harness/harness.h"
 
 #if DSK_HAVE_EMU
@@ -26,8 +26,8 @@ static void *ealloc(size_t n)
 
 static const dsk_json *by_name(const dsk_json *arr, const char *name)
 {
-    for (const dsk_json *k = arr ? arr->child : NULL; k; k = k->next) {
-        const dsk_json *n = dsk_json_get(k, "name");
+    for (int i = 0; arr && i < arr->n; i++) {
+        const dsk_json *k = &arr->items[i], *n = dsk_json_get(k, "name");
         if (n && n->type == DSK_JSON_STRING && !strcmp(n->str, name)) return k;
     }
     return NULL;
@@ -48,14 +48,14 @@ static void run(const char *gpu_name, int M)
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     char *text = NULL;
     dsk_json *root = NULL;
-    if (!DSK_T_OK(dsk_json_read_file(path, &text, NULL)) || !DSK_T_OK(dsk_json_parse(text, path, &root))) return;
+    if (!DSK_T_OK(dsk_json_read_file(path, &text, NULL)) || !DSK_T_OK(dsk_json_parse(text, strlen(text), path, &root))) return;
     free(text);
     const dsk_json *k = by_name(dsk_json_get(root, "kernels"), "kv_a_proj"), *params = dsk_json_get(root, "params");
     DSK_T_CHECK(k && params, "manifest has kv_a_proj and params");
     if (!k || !params) return;
     const dsk_json *shape = dsk_json_get(k, "shape");
-    long long m = (long long)shape->child->num, n = (long long)shape->child->next->num,
-              kk = (long long)shape->child->next->next->num, kb = kk / 128, nb = (n + 127) / 128, sa_ld = (m + 3) / 4 * 4;
+    long long m = (long long)shape->items[0].num, n = (long long)shape->items[1].num,
+              kk = (long long)shape->items[2].num, kb = kk / 128, nb = (n + 127) / 128, sa_ld = (m + 3) / 4 * 4;
     snprintf(path, sizeof path, "%s/%s", dir, dsk_json_get(k, "ptx")->str);
     char *ptx = NULL;
     if (!DSK_T_OK(dsk_json_read_file(path, &ptx, NULL))) return;
@@ -92,7 +92,8 @@ static void run(const char *gpu_name, int M)
     int np = 0;
     dsk_tensor_map *maps = ealloc(3 * sizeof(dsk_tensor_map));
     const dsk_json *tms = dsk_json_get(k, "tensor_maps");
-    for (const dsk_json *p = params->child; p && np < 32; p = p->next, np++) {
+    for (int pi = 0; pi < params->n && np < 32; pi++, np++) {
+        const dsk_json *p = &params->items[pi];
         const char *nm = dsk_json_get(p, "name")->str;
         int is64 = !strcmp(dsk_json_get(p, "type")->str, "u64");
         uint64_t v = 0;
@@ -110,14 +111,14 @@ static void run(const char *gpu_name, int M)
         else if (!strcmp(nm, "sb_n")) v = (uint64_t)kb;
         else if (!strcmp(nm, "sb_k")) v = 1;
         /* A tensor map named by the manifest replaces the pointer with the map's address. */
-        int mi = 0;
-        for (const dsk_json *t = tms ? tms->child : NULL; t; t = t->next, mi++) {
+        for (int mi = 0; tms && mi < tms->n && mi < 3; mi++) {
+            const dsk_json *t = &tms->items[mi];
             if (strcmp(dsk_json_get(t, "param")->str, nm)) continue;
             const dsk_json *dims = dsk_json_get(t, "dims"), *box = dsk_json_get(t, "box"),
                            *st = dsk_json_get(t, "strides_bytes");
-            uint64_t gd[2] = {(uint64_t)dims->child->num, (uint64_t)dims->child->next->num};
-            uint64_t gs[1] = {(uint64_t)st->child->num};
-            uint32_t bx[2] = {(uint32_t)box->child->num, (uint32_t)box->child->next->num}, es[2] = {1, 1};
+            uint64_t gd[2] = {(uint64_t)dims->items[0].num, (uint64_t)dims->items[1].num};
+            uint64_t gs[1] = {(uint64_t)st->items[0].num};
+            uint32_t bx[2] = {(uint32_t)box->items[0].num, (uint32_t)box->items[1].num}, es[2] = {1, 1};
             int f32 = !strcmp(dsk_json_get(t, "dtype")->str, "FLOAT32");
             int sw = !strcmp(dsk_json_get(t, "swizzle")->str, "128B");
             DSK_T_OK(dsk_emu_tensor_map_encode_tiled(&maps[mi], f32 ? DSK_TMA_FLOAT32 : DSK_TMA_UINT8, 2,
@@ -134,9 +135,9 @@ static void run(const char *gpu_name, int M)
         }
     }
     const dsk_json *grid = dsk_json_get(k, "grid"), *block = dsk_json_get(k, "block");
-    dsk_emu_launch_cfg cfg = {{(unsigned)grid->child->num, (unsigned)grid->child->next->num,
-                               (unsigned)grid->child->next->next->num},
-                              {(unsigned)block->child->num, 1, 1},
+    dsk_emu_launch_cfg cfg = {{(unsigned)grid->items[0].num, (unsigned)grid->items[1].num,
+                               (unsigned)grid->items[2].num},
+                              {(unsigned)block->items[0].num, 1, 1},
                               {1, 1, 1},
                               (size_t)dsk_json_get(k, "dynamic_smem")->num};
     dsk_emu_target tgt;
