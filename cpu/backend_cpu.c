@@ -1,12 +1,16 @@
 /* cpu/backend_cpu.c: the cpu backend's function table. Device memory is host memory.
- * Op entries run the CPU kernels of cpu/ (this first version routes them to the op
- * references; the fast kernels replace these entries). */
+ * Op entries run the CPU kernels of cpu/, each picking its ISA level at run time
+ * (cpu/cpu_internal.h); props.arch is the level chosen for this process. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "core/backend.h"
 #include "core/error.h"
+#include "core/threadpool.h"
+#include "core/topo.h"
+#include "cpu/cpu_internal.h"
+#include "cpu/mla_internal.h"
 
 static int cpu_available(char *why, size_t len) { return 1; }
 
@@ -14,11 +18,14 @@ static dsk_status cpu_open(dsk_device *dev, const char *arg)
 {
     if (arg && *arg)
         return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_device_open: cpu takes no index, got 'cpu:%s'", arg);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = dsk_threadpool_size(dsk_threadpool_default());
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    snprintf(dev->props.description, sizeof dev->props.description, "host CPU (%ld cores)", ncpu);
-    snprintf(dev->props.arch, sizeof dev->props.arch, "scalar");
-    dev->props.num_sms = (int)ncpu;
+    dsk_topo_info topo;
+    const char *model = dsk_topo_query(&topo) == DSK_OK && topo.cpu_model[0] ? topo.cpu_model : "host CPU";
+    const char *isa = dsk_cpu_isa_name(dsk_cpu_isa_active());
+    snprintf(dev->props.description, sizeof dev->props.description, "%s (%d threads, %s)", model, workers, isa);
+    snprintf(dev->props.arch, sizeof dev->props.arch, "%s", isa);
+    dev->props.num_sms = workers;
     dev->props.mem_bytes = (size_t)pages * (size_t)psize;
     dev->props.host_memory = 1;
     return DSK_OK;
@@ -40,12 +47,6 @@ static dsk_status cpu_copy(dsk_device *dev, void *dst, const void *src, size_t b
     return DSK_OK;
 }
 
-static dsk_status cpu_gemm_fp8(dsk_device *dev, const dsk_gemm_fp8_args *a)
-{
-    dsk_device_set_kernel(dev, "gemm_fp8_cpu_ref");
-    return dsk_gemm_fp8_ref(a);
-}
-
 static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor *q, dsk_tensor *s)
 {
     dsk_device_set_kernel(dev, "quant_act_fp8_cpu_ref");
@@ -53,12 +54,6 @@ static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor
 }
 
 /* The ops below run their references until the fast kernels land. */
-static dsk_status cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
-{
-    dsk_device_set_kernel(dev, "mla_decode_cpu_ref");
-    return dsk_mla_decode_ref(a);
-}
-
 static dsk_status cpu_mla_prefill(dsk_device *dev, const dsk_mla_prefill_args *a)
 {
     dsk_device_set_kernel(dev, "mla_prefill_cpu_ref");
@@ -109,9 +104,9 @@ const dsk_backend dsk_backend_cpu = {
     .free = cpu_free,
     .upload = cpu_copy,
     .download = cpu_copy,
-    .gemm_fp8 = cpu_gemm_fp8,
+    .gemm_fp8 = dsk_cpu_gemm_fp8,
     .quant_act_fp8 = cpu_quant_act,
-    .mla_decode = cpu_mla_decode,
+    .mla_decode = dsk_cpu_mla_decode,
     .mla_prefill = cpu_mla_prefill,
     .moe_route = cpu_moe_route,
     .moe_permute = cpu_moe_permute,

@@ -6,7 +6,7 @@
 #include <string.h>
 #include "core/error.h"
 #include "dsk/model.h"
-#include "model/json.h"
+#include "core/json.h"
 
 int dsk_model_layer_is_moe(const dsk_model_config *c, int layer)
 {

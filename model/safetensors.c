@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "core/error.h"
-#include "model/json.h"
+#include "core/json.h"
 
 static const struct { const char *name; dsk_dtype dtype; size_t size; } st_dtypes[] = {
     {"F8_E4M3", DSK_E4M3, 1}, {"F8_E5M2", DSK_E5M2, 1}, {"BF16", DSK_BF16, 2},

@@ -2,7 +2,7 @@
  * escapes, exact integers, and one check per rejected form with its message. */
 #include <string.h>
 #include "tests/harness/harness.h"
-#include "model/json.h"
+#include "core/json.h"
 
 static dsk_status parse(const char *s, dsk_json **out) { return dsk_json_parse(s, strlen(s), "t.json", out); }
 

@@ -1,4 +1,4 @@
-/* model/json.h: a small strict JSON parser (RFC 8259) for config.json, safetensors
+/* core/json.h: a small strict JSON parser (RFC 8259) for config.json, safetensors
  * headers and model.safetensors.index.json (internal).
  *
  * Strict: no comments, no trailing commas, no duplicate keys, no leading zeros, no
@@ -7,8 +7,8 @@
  * The text need not be NUL-terminated. Errors (DSK_ERR_FORMAT) name the source, the
  * line and column, and what was expected. Every value remembers its line so that
  * later checks (a key of the wrong type) can name it too. */
-#ifndef DSK_MODEL_JSON_H
-#define DSK_MODEL_JSON_H
+#ifndef DSK_CORE_JSON_H
+#define DSK_CORE_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,5 +49,10 @@ void dsk_json_free(dsk_json *v);
 const dsk_json *dsk_json_get(const dsk_json *obj, const char *key);
 /* "null", "boolean", "number", "string", "array", "object". */
 const char *dsk_json_type_name(dsk_json_type t);
+
+/* Reads a whole file into a NUL-terminated buffer (malloc'd). DSK_ERR_IO on failure;
+ * *missing = 1 (if non-NULL) when the file does not exist; DSK_ERR_FORMAT when the
+ * file holds a NUL byte. */
+dsk_status dsk_json_read_file(const char *path, char **text, int *missing);
 
 #endif

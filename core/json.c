@@ -1,8 +1,10 @@
-/* model/json.c: the strict JSON parser of model/json.h. Recursive descent with an
+/* core/json.c: the strict JSON parser of core/json.h. Recursive descent with an
  * explicit depth limit; every byte access is bounds-checked against len. */
-#include "model/json.h"
+#include "core/json.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/error.h"
@@ -511,4 +513,44 @@ const char *dsk_json_type_name(dsk_json_type t)
 {
     static const char *names[] = {"null", "boolean", "number", "string", "array", "object"};
     return (unsigned)t < 6 ? names[t] : "invalid";
+}
+
+dsk_status dsk_json_read_file(const char *path, char **text, int *missing)
+{
+    *text = NULL;
+    if (missing) *missing = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (missing && errno == ENOENT) *missing = 1;
+        return dsk_fail(DSK_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (size_t r; buf && (r = fread(buf + n, 1, cap - 1 - n, f)) > 0;) {
+        n += r;
+        if (n == cap - 1) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) return dsk_fail(DSK_ERR_OUT_OF_MEMORY, "reading '%s': out of memory", path);
+    if (err) {
+        free(buf);
+        return dsk_fail(DSK_ERR_IO, "error reading '%s'", path);
+    }
+    buf[n] = 0;
+    if (strlen(buf) != n) {
+        free(buf);
+        return dsk_fail(DSK_ERR_FORMAT, "%s: contains a NUL byte (not a JSON text)", path);
+    }
+    *text = buf;
+    return DSK_OK;
 }
