@@ -1,9 +1,9 @@
 /* tests/model/fuzz/fuzz_json.c: libFuzzer target for the strict JSON parser
- * (model/json.c). Any input must give a value or an error, never a crash, a leak or a
+ * (core/json.c). Any input must give a value or an error, never a crash, a leak or a
  * read outside the input (AddressSanitizer + UBSan). */
 #include <stddef.h>
 #include <stdint.h>
-#include "model/json.h"
+#include "core/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -21,7 +21,7 @@ fi
 exe="$bin/fuzz_$target"
 "$cc" -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$src" -I"$src/include" -I"$bin/../../generated" \
-  "$src/tests/model/fuzz/fuzz_$target.c" "$src/model/json.c" "$src/model/safetensors.c" \
+  "$src/tests/model/fuzz/fuzz_$target.c" "$src/core/json.c" "$src/model/safetensors.c" \
   "$src/core/status.c" "$src/core/dtype.c" -lm -o "$exe" || { echo "FAIL: building $exe with $cc"; exit 1; }
 regress="$src/tests/model/fuzz/regress_$target"
 for f in "$regress"/*; do
