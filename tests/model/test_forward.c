@@ -10,7 +10,8 @@
  * MEDIAN row of each phase: a broken op, cache, page table or position moves every row
  * (measured with injected bugs, median decode row: the rope part of q taken from the
  * neighbouring head 0.39; seq_lens one short, so the newest token is not attended,
- * 0.15), while FP8 requantization makes single rows jump. Both sides quantize activations to e4m3 before every GEMM; a change
+ * 0.15), while FP8 requantization makes single rows jump. Both sides quantize
+ * activations to e4m3 before every GEMM; a change
  * in the 7th digit of an activation (another f32 summation order, another kernel path)
  * can move it across an e4m3 rounding boundary (that element then moves by up to 2^-4),
  * and now and then a near-tied expert choice flips, which changes that row by 1e-2 and
