@@ -86,17 +86,14 @@ void dsk_bench_set_roof(double bw, double peak_bf16, double peak_f32)
 int dsk_bench_main(int argc, char **argv, const char *default_filter)
 {
     std::vector<char *> args(argv, argv + argc);
-    bool has_filter = false, has_interleave = false;
-    for (int i = 1; i < argc; i++) {
+    bool has_filter = false;
+    for (int i = 1; i < argc; i++)
         if (!std::strncmp(argv[i], "--benchmark_filter", 18)) has_filter = true;
-        if (!std::strncmp(argv[i], "--benchmark_enable_random_interleaving", 38)) has_interleave = true;
-    }
     std::string f = std::string("--benchmark_filter=") + default_filter;
     if (!has_filter && default_filter) args.push_back(&f[0]);
-    // Repetitions of different benchmarks interleaved at random, so a burst of load from
-    // elsewhere on a shared machine does not land on one implementation's repetitions.
-    std::string il = "--benchmark_enable_random_interleaving=true";
-    if (!has_interleave) args.push_back(&il[0]);
+    // Repetitions run back to back (no random interleaving): oneDNN's OpenMP workers
+    // spin for a while after each call, and so do dsk's pool workers, so interleaving
+    // the two makes each run against the other's spinning threads.
     int n = (int)args.size();
     args.push_back(nullptr);
     benchmark::Initialize(&n, args.data());
