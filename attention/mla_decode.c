@@ -1,11 +1,26 @@
 /* attention/mla_decode.c: MLA decode (weight-absorbed, paged latent cache): the argument
  * checks, the float64 reference and the dispatcher. The contract is in dsk/attention.h.
- * The YaRN softmax scale helper lives here too. */
+ * The V3 dimensions and the YaRN softmax scale helper live here too. */
 #include <math.h>
 #include <stdlib.h>
 #include "core/backend.h"
 #include "core/error.h"
 #include "layers/op_args.h"
+
+dsk_mla_config dsk_mla_config_v3(void)
+{
+    dsk_mla_config c = {
+        .n_heads = 128,
+        .q_lora_rank = 1536,
+        .kv_lora_rank = 512,
+        .qk_nope_head_dim = 128,
+        .qk_rope_head_dim = 64,
+        .v_head_dim = 128,
+        .mscale_all_dim = 1.0f,
+        .rope_factor = 40.0f,
+    };
+    return c;
+}
 
 float dsk_mla_softmax_scale(int qk_head_dim, float mscale_all_dim, float rope_factor)
 {
@@ -64,13 +79,13 @@ dsk_status dsk_mla_decode_check(const char *fn, const dsk_mla_decode_args *a)
     DSK_TRY(dsk_op_tensor(fn, "seq_lens", a->seq_lens, 1, DSK_DT(DSK_I32), "[B]"));
     const int64_t sl_want[1] = {B};
     DSK_TRY(dsk_op_shape(fn, "seq_lens", a->seq_lens, sl_want, "[B]"));
-    DSK_TRY(dsk_op_output(fn, "out", a->out, 3, DSK_OP_FLOAT, "[B, H, dv]"));
+    DSK_TRY(dsk_op_tensor(fn, "out", a->out, 3, DSK_OP_FLOAT, "[B, H, dv]"));
     const int64_t out_want[3] = {B, H, a->dv};
-    DSK_TRY(dsk_op_shape(fn, "out", a->out, out_want, "[B, H, dv]"));
+    DSK_TRY(dsk_op_out_shape(fn, "out", a->out, out_want, "[B, H, dv]"));
     if (a->lse) {
-        DSK_TRY(dsk_op_output(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[B, H]"));
+        DSK_TRY(dsk_op_tensor(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[B, H]"));
         const int64_t lse_want[2] = {B, H};
-        DSK_TRY(dsk_op_shape(fn, "lse", a->lse, lse_want, "[B, H]"));
+        DSK_TRY(dsk_op_out_shape(fn, "lse", a->lse, lse_want, "[B, H]"));
         DSK_TRY(dsk_op_no_overlap(fn, "lse", a->lse, "out", a->out));
     }
     if (!isfinite(a->softmax_scale) || !(a->softmax_scale > 0.0f))

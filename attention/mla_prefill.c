@@ -53,12 +53,12 @@ dsk_status dsk_mla_prefill_check(const char *fn, const dsk_mla_prefill_args *a)
     if (a->cu_seqlens->shape[0] < 1)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: cu_seqlens has shape [0], expected [B+1] with B >= 0",
                         fn);
-    DSK_TRY(dsk_op_output(fn, "out", a->out, 3, DSK_OP_FLOAT, "[T, H, Dv]"));
-    DSK_TRY(dsk_op_shape(fn, "out", a->out, v_want, "[T, H, Dv]"));
+    DSK_TRY(dsk_op_tensor(fn, "out", a->out, 3, DSK_OP_FLOAT, "[T, H, Dv]"));
+    DSK_TRY(dsk_op_out_shape(fn, "out", a->out, v_want, "[T, H, Dv]"));
     if (a->lse) {
-        DSK_TRY(dsk_op_output(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[T, H]"));
+        DSK_TRY(dsk_op_tensor(fn, "lse", a->lse, 2, DSK_DT(DSK_F32), "[T, H]"));
         const int64_t lse_want[2] = {T, H};
-        DSK_TRY(dsk_op_shape(fn, "lse", a->lse, lse_want, "[T, H]"));
+        DSK_TRY(dsk_op_out_shape(fn, "lse", a->lse, lse_want, "[T, H]"));
         DSK_TRY(dsk_op_no_overlap(fn, "lse", a->lse, "out", a->out));
     }
     if (!isfinite(a->softmax_scale) || !(a->softmax_scale > 0.0f))

@@ -21,7 +21,7 @@ dsk_status dsk_check_tensor(const char *fn, const char *arg, const dsk_tensor *t
 {
     char got[96], want[96], dt[96];
     if (!t) return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s is NULL", fn, arg);
-    if (!(dtype_mask & DSK_DT(t->dtype)) || (unsigned)t->dtype >= DSK_DTYPE_COUNT)
+    if ((unsigned)t->dtype >= DSK_DTYPE_COUNT || !(dtype_mask & DSK_DT(t->dtype)))
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s has dtype %s, expected %s", fn, arg,
                         dsk_dtype_name(t->dtype), dsk_dtype_mask_str(dtype_mask, dt, sizeof dt));
     if (t->rank != rank)

@@ -1,34 +1,33 @@
-/* core/registry.c: the one list of backends, in the order `dsk info` shows them.
- * Backends are weak references so a build without a folder's backend still links; a
- * missing one is simply not listed. */
+/* core/registry.c: the one list of backends, in the order `dsk info` shows them. */
+#include <pthread.h>
 #include <stddef.h>
 #include "core/registry.h"
 
+/* Weak until the emu backend lands on main: a weak reference does not pull an object
+ * out of libdsk.a, so it must become strong then. */
 extern const dsk_backend dsk_backend_emu __attribute__((weak));
-extern const dsk_backend dsk_backend_cuda __attribute__((weak));
-extern const dsk_backend dsk_backend_hip __attribute__((weak));
 
 static const dsk_backend *list[4];
-static int count = -1;
+static int count;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void build(void)
 {
     int n = 0;
     list[n++] = &dsk_backend_cpu;
     if (&dsk_backend_emu) list[n++] = &dsk_backend_emu;
-    if (&dsk_backend_cuda) list[n++] = &dsk_backend_cuda;
-    if (&dsk_backend_hip) list[n++] = &dsk_backend_hip;
+    list[n++] = &dsk_backend_cuda;
     count = n;
 }
 
 int dsk_registry_count(void)
 {
-    if (count < 0) build();
+    pthread_once(&once, build);
     return count;
 }
 
 const dsk_backend *dsk_registry_get(int i)
 {
-    if (count < 0) build();
+    pthread_once(&once, build);
     return (i >= 0 && i < count) ? list[i] : NULL;
 }

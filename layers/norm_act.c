@@ -29,8 +29,8 @@ dsk_status dsk_rmsnorm_check(const char *fn, const dsk_rmsnorm_args *a)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: x has Hd = x.shape[1] = 0, expected >= 1", fn);
     DSK_TRY(dsk_op_tensor(fn, "weight", a->weight, 1, DSK_OP_FLOAT, "[Hd]"));
     DSK_TRY(dsk_op_shape(fn, "weight", a->weight, &Hd, "[Hd (x.shape[1])]"));
-    DSK_TRY(dsk_op_output(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, Hd]"));
-    DSK_TRY(dsk_op_shape(fn, "y", a->y, a->x->shape, "[T, Hd] (x's shape)"));
+    DSK_TRY(dsk_op_tensor(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, Hd]"));
+    DSK_TRY(dsk_op_out_shape(fn, "y", a->y, a->x->shape, "[T, Hd] (x's shape)"));
     if (!isfinite(a->eps) || a->eps < 0.0f)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: eps = %g, expected a finite value >= 0", fn,
                         (double)a->eps);
@@ -97,9 +97,9 @@ dsk_status dsk_swiglu_check(const char *fn, const dsk_swiglu_args *a)
         return dsk_fail(DSK_ERR_INVALID_ARG,
                         "%s: gate_up has %lld columns, expected an even count 2*I (gate | up)", fn,
                         (long long)I2);
-    DSK_TRY(dsk_op_output(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, I]"));
+    DSK_TRY(dsk_op_tensor(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, I]"));
     const int64_t y_want[2] = {T, I2 / 2};
-    DSK_TRY(dsk_op_shape(fn, "y", a->y, y_want, "[T, I (gate_up.shape[1] / 2)]"));
+    DSK_TRY(dsk_op_out_shape(fn, "y", a->y, y_want, "[T, I (gate_up.shape[1] / 2)]"));
     DSK_TRY(dsk_op_no_overlap(fn, "y", a->y, "gate_up", a->gate_up));
     return DSK_OK;
 }

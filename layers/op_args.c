@@ -14,6 +14,9 @@ dsk_status dsk_op_tensor(const char *fn, const char *name, const dsk_tensor *t, 
     if (!t)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s is NULL, expected a %s %s tensor", fn, name,
                         layout, dsk_dtype_mask_str(dtype_mask, dts, sizeof dts));
+    if ((unsigned)t->dtype >= DSK_DTYPE_COUNT) /* before any DSK_DT(dtype) shift */
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: %s has dtype invalid (%d), expected %s", fn, name,
+                        (int)t->dtype, dsk_dtype_mask_str(dtype_mask, dts, sizeof dts));
     DSK_TRY(dsk_check_tensor(fn, name, t, dtype_mask, rank, NULL, layout));
     return dsk_check_inner_contig(fn, name, t);
 }
@@ -36,17 +39,15 @@ static int cmp_dim_stride(const void *a, const void *b)
     return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-dsk_status dsk_op_output(const char *fn, const char *name, dsk_tensor *t, int rank,
-                         unsigned dtype_mask, const char *layout)
+/* Sufficient condition for no self-overlap: with the dims of extent > 1 sorted by stride,
+ * each stride exceeds the largest offset reachable by the smaller ones. */
+static dsk_status check_distinct(const char *fn, const char *name, const dsk_tensor *t)
 {
-    DSK_TRY(dsk_op_tensor(fn, name, t, rank, dtype_mask, layout));
     if (max_offset(t) < 0)
         return DSK_OK;
-    /* Sufficient condition for no self-overlap: with the dims of extent > 1 sorted by
-     * stride, each stride exceeds the largest offset reachable by the smaller ones. */
     int64_t dims[DSK_MAX_RANK][2];
     int n = 0;
-    for (int i = 0; i < rank; i++)
+    for (int i = 0; i < t->rank; i++)
         if (t->shape[i] > 1) {
             dims[n][0] = t->stride[i];
             dims[n][1] = t->shape[i];
@@ -65,6 +66,13 @@ dsk_status dsk_op_output(const char *fn, const char *name, dsk_tensor *t, int ra
         reach += dims[i][0] * (dims[i][1] - 1);
     }
     return DSK_OK;
+}
+
+dsk_status dsk_op_out_shape(const char *fn, const char *name, const dsk_tensor *t,
+                            const int64_t *want, const char *layout)
+{
+    DSK_TRY(dsk_op_shape(fn, name, t, want, layout));
+    return check_distinct(fn, name, t);
 }
 
 dsk_status dsk_op_shape(const char *fn, const char *name, const dsk_tensor *t,

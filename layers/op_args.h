@@ -30,13 +30,13 @@
 dsk_status dsk_op_tensor(const char *fn, const char *name, const dsk_tensor *t, int rank,
                          unsigned dtype_mask, const char *layout);
 
-/* dsk_op_tensor plus: no two elements share memory (an output). */
-dsk_status dsk_op_output(const char *fn, const char *name, dsk_tensor *t, int rank,
-                         unsigned dtype_mask, const char *layout);
-
 /* t->shape[0..rank) equals want[]; the message shows `layout` and its values. */
 dsk_status dsk_op_shape(const char *fn, const char *name, const dsk_tensor *t,
                         const int64_t *want, const char *layout);
+
+/* dsk_op_shape for an output, then: no two of its elements share memory. */
+dsk_status dsk_op_out_shape(const char *fn, const char *name, const dsk_tensor *t,
+                            const int64_t *want, const char *layout);
 
 /* The memory of out does not overlap the memory of in (NULL tensors are skipped). */
 dsk_status dsk_op_no_overlap(const char *fn, const char *out_name, const dsk_tensor *out,

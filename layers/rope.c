@@ -92,10 +92,10 @@ dsk_status dsk_rope_check(const char *fn, const dsk_rope_args *a)
     if (!a)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: args is NULL, expected a dsk_rope_args", fn);
     DSK_TRY(check_params(fn, &a->p));
-    DSK_TRY(dsk_op_output(fn, "x", a->x, 3, DSK_OP_FLOAT, "[T, nh, dim]"));
+    DSK_TRY(dsk_op_tensor(fn, "x", a->x, 3, DSK_OP_FLOAT, "[T, nh, dim]"));
     const int64_t T = a->x->shape[0];
     const int64_t x_want[3] = {T, a->x->shape[1], a->p.dim};
-    DSK_TRY(dsk_op_shape(fn, "x", a->x, x_want, "[T, nh, p.dim]"));
+    DSK_TRY(dsk_op_out_shape(fn, "x", a->x, x_want, "[T, nh, p.dim]"));
     DSK_TRY(dsk_op_tensor(fn, "positions", a->positions, 1, DSK_DT(DSK_I32), "[T]"));
     DSK_TRY(dsk_op_shape(fn, "positions", a->positions, &T, "[T (x.shape[0])]"));
     DSK_TRY(dsk_op_no_overlap(fn, "x", a->x, "positions", a->positions));

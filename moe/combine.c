@@ -32,9 +32,9 @@ dsk_status dsk_moe_combine_check(const char *fn, const dsk_moe_combine_args *a)
     DSK_TRY(dsk_op_tensor(fn, "topk_w", a->topk_w, 2, DSK_DT(DSK_F32), "[T, k]"));
     const int64_t tk_want[2] = {T, k};
     DSK_TRY(dsk_op_shape(fn, "topk_w", a->topk_w, tk_want, "[T, k] (row_map's shape)"));
-    DSK_TRY(dsk_op_output(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, Hd]"));
+    DSK_TRY(dsk_op_tensor(fn, "y", a->y, 2, DSK_OP_FLOAT, "[T, Hd]"));
     const int64_t y_want[2] = {T, Hd};
-    DSK_TRY(dsk_op_shape(fn, "y", a->y, y_want, "[T (row_map.shape[0]), Hd (y_perm.shape[1])]"));
+    DSK_TRY(dsk_op_out_shape(fn, "y", a->y, y_want, "[T (row_map.shape[0]), Hd (y_perm.shape[1])]"));
     DSK_TRY(dsk_op_no_overlap(fn, "y", a->y, "y_perm", a->y_perm));
     DSK_TRY(dsk_op_no_overlap(fn, "y", a->y, "row_map", a->row_map));
     DSK_TRY(dsk_op_no_overlap(fn, "y", a->y, "topk_w", a->topk_w));

@@ -40,13 +40,13 @@ dsk_status dsk_moe_layout_check(const char *fn, const dsk_moe_layout_args *a)
                         fn, a->n_ranks, a->n_experts);
     DSK_TRY(dsk_op_tensor(fn, "topk_idx", a->topk_idx, 2, DSK_DT(DSK_I32), "[T, k]"));
     const int64_t T = a->topk_idx->shape[0], E = a->n_experts, R = a->n_ranks;
-    DSK_TRY(dsk_op_output(fn, "tokens_per_expert", a->tokens_per_expert, 1, DSK_DT(DSK_I32), "[E]"));
-    DSK_TRY(dsk_op_shape(fn, "tokens_per_expert", a->tokens_per_expert, &E, "[E = n_experts]"));
-    DSK_TRY(dsk_op_output(fn, "tokens_per_rank", a->tokens_per_rank, 1, DSK_DT(DSK_I32), "[R]"));
-    DSK_TRY(dsk_op_shape(fn, "tokens_per_rank", a->tokens_per_rank, &R, "[R = n_ranks]"));
-    DSK_TRY(dsk_op_output(fn, "is_token_in_rank", a->is_token_in_rank, 2, DSK_DT(DSK_U8), "[T, R]"));
+    DSK_TRY(dsk_op_tensor(fn, "tokens_per_expert", a->tokens_per_expert, 1, DSK_DT(DSK_I32), "[E]"));
+    DSK_TRY(dsk_op_out_shape(fn, "tokens_per_expert", a->tokens_per_expert, &E, "[E = n_experts]"));
+    DSK_TRY(dsk_op_tensor(fn, "tokens_per_rank", a->tokens_per_rank, 1, DSK_DT(DSK_I32), "[R]"));
+    DSK_TRY(dsk_op_out_shape(fn, "tokens_per_rank", a->tokens_per_rank, &R, "[R = n_ranks]"));
+    DSK_TRY(dsk_op_tensor(fn, "is_token_in_rank", a->is_token_in_rank, 2, DSK_DT(DSK_U8), "[T, R]"));
     const int64_t tr_want[2] = {T, R};
-    DSK_TRY(dsk_op_shape(fn, "is_token_in_rank", a->is_token_in_rank, tr_want, "[T, R = n_ranks]"));
+    DSK_TRY(dsk_op_out_shape(fn, "is_token_in_rank", a->is_token_in_rank, tr_want, "[T, R = n_ranks]"));
     const char *names[4] = {"topk_idx", "tokens_per_expert", "tokens_per_rank", "is_token_in_rank"};
     const dsk_tensor *ts[4] = {a->topk_idx, a->tokens_per_expert, a->tokens_per_rank,
                                a->is_token_in_rank};
@@ -134,23 +134,23 @@ dsk_status dsk_moe_permute_check(const char *fn, const dsk_moe_permute_args *a)
                         "expected <= %d (row indices are i32)",
                         fn, (long long)T, (long long)k, a->n_experts, a->align, (long long)worst,
                         INT32_MAX);
-    DSK_TRY(dsk_op_output(fn, "x_perm", a->x_perm, 2, DSK_DT(a->x->dtype), "[P, Hd]"));
+    DSK_TRY(dsk_op_tensor(fn, "x_perm", a->x_perm, 2, DSK_DT(a->x->dtype), "[P, Hd]"));
     const int64_t P = a->x_perm->shape[0];
     const int64_t xp_want[2] = {P, Hd};
-    DSK_TRY(dsk_op_shape(fn, "x_perm", a->x_perm, xp_want, "[P, Hd (x.shape[1])]"));
+    DSK_TRY(dsk_op_out_shape(fn, "x_perm", a->x_perm, xp_want, "[P, Hd (x.shape[1])]"));
     if (P < worst)
         return dsk_fail(DSK_ERR_INVALID_ARG,
                         "%s: x_perm has %lld rows, expected P >= dsk_moe_permute_rows(T=%lld, "
                         "k=%lld, E=%d, align=%d) = %lld",
                         fn, (long long)P, (long long)T, (long long)k, a->n_experts, a->align,
                         (long long)worst);
-    DSK_TRY(dsk_op_output(fn, "m_indices", a->m_indices, 1, DSK_DT(DSK_I32), "[P]"));
-    DSK_TRY(dsk_op_shape(fn, "m_indices", a->m_indices, &P, "[P (x_perm.shape[0])]"));
-    DSK_TRY(dsk_op_output(fn, "row_map", a->row_map, 2, DSK_DT(DSK_I32), "[T, k]"));
-    DSK_TRY(dsk_op_shape(fn, "row_map", a->row_map, idx_want, "[T, k] (topk_idx's shape)"));
+    DSK_TRY(dsk_op_tensor(fn, "m_indices", a->m_indices, 1, DSK_DT(DSK_I32), "[P]"));
+    DSK_TRY(dsk_op_out_shape(fn, "m_indices", a->m_indices, &P, "[P (x_perm.shape[0])]"));
+    DSK_TRY(dsk_op_tensor(fn, "row_map", a->row_map, 2, DSK_DT(DSK_I32), "[T, k]"));
+    DSK_TRY(dsk_op_out_shape(fn, "row_map", a->row_map, idx_want, "[T, k] (topk_idx's shape)"));
     const int64_t E1 = E + 1;
-    DSK_TRY(dsk_op_output(fn, "expert_offsets", a->expert_offsets, 1, DSK_DT(DSK_I32), "[E+1]"));
-    DSK_TRY(dsk_op_shape(fn, "expert_offsets", a->expert_offsets, &E1, "[n_experts + 1]"));
+    DSK_TRY(dsk_op_tensor(fn, "expert_offsets", a->expert_offsets, 1, DSK_DT(DSK_I32), "[E+1]"));
+    DSK_TRY(dsk_op_out_shape(fn, "expert_offsets", a->expert_offsets, &E1, "[n_experts + 1]"));
     const char *names[6] = {"x", "topk_idx", "x_perm", "m_indices", "row_map", "expert_offsets"};
     const dsk_tensor *ts[6] = {a->x, a->topk_idx, a->x_perm, a->m_indices, a->row_map,
                                a->expert_offsets};

@@ -70,10 +70,10 @@ dsk_status dsk_moe_route_check(const char *fn, const dsk_moe_route_args *a)
         DSK_TRY(dsk_op_shape(fn, "bias", a->bias, &E, "[E = p.n_experts]"));
     }
     const int64_t out_want[2] = {T, k};
-    DSK_TRY(dsk_op_output(fn, "topk_idx", a->topk_idx, 2, DSK_DT(DSK_I32), "[T, top_k]"));
-    DSK_TRY(dsk_op_shape(fn, "topk_idx", a->topk_idx, out_want, "[T, p.top_k]"));
-    DSK_TRY(dsk_op_output(fn, "topk_w", a->topk_w, 2, DSK_DT(DSK_F32), "[T, top_k]"));
-    DSK_TRY(dsk_op_shape(fn, "topk_w", a->topk_w, out_want, "[T, p.top_k]"));
+    DSK_TRY(dsk_op_tensor(fn, "topk_idx", a->topk_idx, 2, DSK_DT(DSK_I32), "[T, top_k]"));
+    DSK_TRY(dsk_op_out_shape(fn, "topk_idx", a->topk_idx, out_want, "[T, p.top_k]"));
+    DSK_TRY(dsk_op_tensor(fn, "topk_w", a->topk_w, 2, DSK_DT(DSK_F32), "[T, top_k]"));
+    DSK_TRY(dsk_op_out_shape(fn, "topk_w", a->topk_w, out_want, "[T, p.top_k]"));
     DSK_TRY(dsk_op_no_overlap(fn, "topk_w", a->topk_w, "topk_idx", a->topk_idx));
     DSK_TRY(dsk_op_no_overlap(fn, "topk_idx", a->topk_idx, "logits", a->logits));
     DSK_TRY(dsk_op_no_overlap(fn, "topk_idx", a->topk_idx, "bias", a->bias));

@@ -10,6 +10,9 @@
 #include "attention.h"
 #include "moe.h"
 #include "layers.h"
+#include "ptx.h"
+#include "tune.h"
+#include "model.h"
 
 #define DSK_VERSION_MAJOR 0
 #define DSK_VERSION_MINOR 1

@@ -8,6 +8,7 @@
 #define DSK_PTX_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "status.h"
 #include "gemm.h"
 
@@ -67,6 +68,18 @@ dsk_status dsk_ptx_gemm_plan(const dsk_gemm_tile *t, size_t smem_limit, dsk_gemm
 
 /* Emits the PTX module text of t (malloc'd, caller frees) and its entry name. */
 dsk_status dsk_ptx_gemm_emit(const dsk_gemm_tile *t, char **ptx, char *entry, size_t entry_len);
+
+/* The tile a backend runs when nobody chose one: DSK_GEMM_TILE (a canonical name) when set
+ * and it matches arch and layout; else a DeepGEMM-like heuristic (fewest waves over num_sms,
+ * then the larger BLOCK_N; swap_ab on sm90a for M <= 32 outside the contiguous layout;
+ * contiguous layouts use BLOCK_M 128, so segments must be 128-aligned), deepest legal pipeline.
+ * rows = M (max_m for masked), groups = G (1 for dense). */
+dsk_status dsk_ptx_gemm_pick(dsk_arch arch, dsk_gemm_layout layout, int64_t rows, int64_t n, int64_t k,
+                             int64_t groups, int num_sms, size_t smem_limit, dsk_gemm_tile *out);
+
+/* Runs the FP8 GEMM with a given tile on an emu or cuda device (dev's backend decides the
+ * driver table); the backends' gemm_fp8 entries call it with dsk_ptx_gemm_pick's tile. */
+dsk_status dsk_ptx_gemm_fp8_run(dsk_device *dev, const dsk_gemm_tile *t, const dsk_gemm_fp8_args *args);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,259 @@
+/* model/ref_forward.c: the reference forward of one sequence, built from the ops'
+ * *_ref functions on host memory, written independently of model/forward.c's structure:
+ * every position recomputed from scratch (no cache, no absorption: MLA in the
+ * non-absorbed prefill form over the whole sequence), the MoE as a loop over experts
+ * gathering their tokens for dense reference GEMMs (no permute, no combine, no grouped
+ * GEMM). Activations are quantized with dsk_quant_act_fp8_ref before each GEMM, as the
+ * driver does, so the two differ only by where rounding happens (see the tests). */
+#include <stdlib.h>
+#include <string.h>
+#include "core/error.h"
+#include "model/model_internal.h"
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+typedef struct pool { dsk_tensor t[64]; int n; } pool;
+
+static dsk_status T2(pool *p, dsk_dtype dt, int64_t r, int64_t c, dsk_tensor **out)
+{
+    if (p->n == 64)
+        return dsk_fail(DSK_ERR_INTERNAL, "dsk_model_ref_logits: tensor pool exhausted");
+    dsk_tensor *t = &p->t[p->n];
+    DSK_TRY(dsk_tensor_alloc(NULL, dt, 2, (int64_t[]){r, c}, t));
+    memset(t->data, 0, dsk_tensor_nbytes(t));
+    p->n++;
+    *out = t;
+    return DSK_OK;
+}
+
+static void pool_free(pool *p)
+{
+    for (int i = 0; i < p->n; i++)
+        dsk_tensor_free(&p->t[i]);
+    p->n = 0;
+}
+
+/* y = x . W^T with x quantized 1x128 first (as every linear layer of the model). */
+static dsk_status linear(pool *p, const dsk_tensor *x, const dsk_tensor *w, const dsk_tensor *ws, dsk_tensor *y)
+{
+    int64_t M = x->shape[0], K = x->shape[1];
+    dsk_tensor *q, *s;
+    DSK_TRY(T2(p, DSK_E4M3, M, K, &q));
+    DSK_TRY(T2(p, DSK_F32, M, cdiv(K, 128), &s));
+    DSK_TRY(dsk_quant_act_fp8_ref(x, q, s));
+    dsk_gemm_fp8_args g = {.layout = DSK_GEMM_DENSE, .a = q, .a_scale = s, .b = w, .b_scale = ws, .d = y};
+    return dsk_gemm_fp8_ref(&g);
+}
+
+static dsk_status lin(pool *p, const dsk_tensor *x, const dsk_lin *l, dsk_tensor *y)
+{
+    return linear(p, x, &l->w, &l->s, y);
+}
+
+/* Group e of a stacked [E, N, K] weight as a 2-D view. */
+static void expert(const dsk_lin *st, int64_t e, dsk_tensor *w, dsk_tensor *s)
+{
+    *w = dsk_tensor_2d((uint8_t *)st->w.data + e * st->w.stride[0], DSK_E4M3, st->w.shape[1], st->w.shape[2]);
+    w->stride[0] = st->w.stride[1];
+    *s = dsk_tensor_2d((float *)st->s.data + e * st->s.stride[0], DSK_F32, st->s.shape[1], st->s.shape[2]);
+    s->stride[0] = st->s.stride[1];
+}
+
+static dsk_status swiglu_mlp(pool *p, const dsk_tensor *h, const dsk_tensor *gw, const dsk_tensor *gs,
+                             const dsk_tensor *uw, const dsk_tensor *us, const dsk_tensor *dw, const dsk_tensor *ds,
+                             dsk_tensor *out)
+{
+    int64_t M = h->shape[0], I = gw->shape[0];
+    dsk_tensor *gu, *act;
+    DSK_TRY(T2(p, DSK_F32, M, 2 * I, &gu));
+    DSK_TRY(T2(p, DSK_F32, M, I, &act));
+    dsk_tensor g = *gu, u = *gu;
+    g.shape[1] = I;
+    u.shape[1] = I;
+    u.data = (float *)gu->data + I;
+    DSK_TRY(linear(p, h, gw, gs, &g));
+    DSK_TRY(linear(p, h, uw, us, &u));
+    dsk_swiglu_args sw = {.gate_up = gu, .y = act};
+    DSK_TRY(dsk_swiglu_ref(&sw));
+    return linear(p, act, dw, ds, out);
+}
+
+static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_tensor *x, const dsk_tensor *pos)
+{
+    const dsk_model_config *c = &m->cfg;
+    const dsk_layer_w *L = &m->layers[l];
+    const int64_t hd = c->hidden_size, H = c->num_attention_heads, nope = c->qk_nope_head_dim,
+                  rope = c->qk_rope_head_dim, qk = nope + rope, R = c->kv_lora_rank, vd = c->v_head_dim;
+    float *X = x->data;
+    dsk_tensor *h, *q, *kva, *ckv, *kvb, *k, *o, *attn;
+    DSK_TRY(T2(p, DSK_F32, n, hd, &h));
+    dsk_rmsnorm_args na = {.x = x, .weight = &L->in_norm, .y = h, .eps = c->rms_norm_eps};
+    DSK_TRY(dsk_rmsnorm_ref(&na));
+    DSK_TRY(T2(p, DSK_F32, n, H * qk, &q));
+    if (c->q_lora_rank > 0) {
+        dsk_tensor *qa;
+        DSK_TRY(T2(p, DSK_F32, n, c->q_lora_rank, &qa));
+        DSK_TRY(lin(p, h, &L->q_a, qa));
+        dsk_rmsnorm_args qn = {.x = qa, .weight = &L->q_a_norm, .y = qa, .eps = c->rms_norm_eps};
+        DSK_TRY(dsk_rmsnorm_ref(&qn));
+        DSK_TRY(lin(p, qa, &L->q_b, q));
+    } else {
+        DSK_TRY(lin(p, h, &L->q, q));
+    }
+    DSK_TRY(T2(p, DSK_F32, n, R + rope, &kva));
+    DSK_TRY(lin(p, h, &L->kv_a, kva));
+    DSK_TRY(T2(p, DSK_F32, n, R, &ckv));
+    for (int64_t t = 0; t < n; t++)
+        memcpy((float *)ckv->data + t * R, (float *)kva->data + t * (R + rope), sizeof(float) * (size_t)R);
+    dsk_rmsnorm_args kn = {.x = ckv, .weight = &L->kv_a_norm, .y = ckv, .eps = c->rms_norm_eps};
+    DSK_TRY(dsk_rmsnorm_ref(&kn));
+    /* rope on q_pe and k_pe */
+    dsk_tensor qpe = dsk_tensor_3d((float *)q->data + nope, DSK_F32, n, H, rope);
+    qpe.stride[0] = H * qk;
+    qpe.stride[1] = qk;
+    dsk_tensor kpe = dsk_tensor_3d((float *)kva->data + R, DSK_F32, n, 1, rope);
+    kpe.stride[0] = R + rope;
+    kpe.stride[1] = rope;
+    dsk_rope_args ra = {.x = &qpe, .positions = pos, .p = c->rope};
+    DSK_TRY(dsk_rope_ref(&ra));
+    ra.x = &kpe;
+    DSK_TRY(dsk_rope_ref(&ra));
+    /* naive MLA: k = [kv_b(c_kv) nope part | k_pe], v = kv_b(c_kv) value part */
+    DSK_TRY(T2(p, DSK_F32, n, H * (nope + vd), &kvb));
+    DSK_TRY(lin(p, ckv, &L->kv_b, kvb));
+    DSK_TRY(T2(p, DSK_F32, n, H * qk, &k));
+    dsk_tensor *v;
+    DSK_TRY(T2(p, DSK_F32, n, H * vd, &v));
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t hh = 0; hh < H; hh++) {
+            const float *src = (float *)kvb->data + t * H * (nope + vd) + hh * (nope + vd);
+            memcpy((float *)k->data + (t * H + hh) * qk, src, sizeof(float) * (size_t)nope);
+            memcpy((float *)k->data + (t * H + hh) * qk + nope, (float *)kva->data + t * (R + rope) + R,
+                   sizeof(float) * (size_t)rope);
+            memcpy((float *)v->data + (t * H + hh) * vd, src + nope, sizeof(float) * (size_t)vd);
+        }
+    DSK_TRY(T2(p, DSK_F32, n, H * vd, &o));
+    int32_t cu_d[2] = {0, (int32_t)n};
+    dsk_tensor cu = dsk_tensor_1d(cu_d, DSK_I32, 2);
+    dsk_tensor q3 = dsk_tensor_3d(q->data, DSK_F32, n, H, qk), k3 = dsk_tensor_3d(k->data, DSK_F32, n, H, qk);
+    dsk_tensor v3 = dsk_tensor_3d(v->data, DSK_F32, n, H, vd), o3 = dsk_tensor_3d(o->data, DSK_F32, n, H, vd);
+    dsk_mla_prefill_args pa = {.q = &q3, .k = &k3, .v = &v3, .cu_seqlens = &cu, .out = &o3,
+                               .softmax_scale = dsk_mla_softmax_scale((int)qk, c->mscale_all_dim, c->rope.factor)};
+    DSK_TRY(dsk_mla_prefill_ref(&pa));
+    DSK_TRY(T2(p, DSK_F32, n, hd, &attn));
+    DSK_TRY(lin(p, o, &L->o, attn));
+    for (int64_t i = 0; i < n * hd; i++)
+        X[i] += ((float *)attn->data)[i];
+
+    na.weight = &L->post_norm;
+    DSK_TRY(dsk_rmsnorm_ref(&na));
+    dsk_tensor *out;
+    DSK_TRY(T2(p, DSK_F32, n, hd, &out));
+    if (!L->moe) {
+        DSK_TRY(swiglu_mlp(p, h, &L->gate.w, &L->gate.s, &L->up.w, &L->up.s, &L->down.w, &L->down.s, out));
+        for (int64_t i = 0; i < n * hd; i++)
+            X[i] += ((float *)out->data)[i];
+        return DSK_OK;
+    }
+    const int64_t E = c->n_routed_experts, K = c->num_experts_per_tok;
+    dsk_tensor *rl, *idx, *w;
+    DSK_TRY(T2(p, DSK_F32, n, E, &rl));
+    DSK_TRY(T2(p, DSK_I32, n, K, &idx));
+    DSK_TRY(T2(p, DSK_F32, n, K, &w));
+    DSK_TRY(lin(p, h, &L->router, rl));
+    dsk_moe_route_args ra2 = {.logits = rl, .bias = &L->bias, .topk_idx = idx, .topk_w = w,
+                              .p = {.n_experts = (int)E, .n_group = c->n_group, .topk_group = c->topk_group,
+                                    .top_k = (int)K, .norm_topk_prob = c->norm_topk_prob,
+                                    .routed_scaling_factor = c->routed_scaling_factor, .scoring = DSK_MOE_SIGMOID}};
+    DSK_TRY(dsk_moe_route_ref(&ra2));
+    double *acc = calloc((size_t)(n * hd), sizeof *acc);
+    int64_t *who = malloc(sizeof(int64_t) * (size_t)(n * K));
+    dsk_tensor *xe, *ye;
+    dsk_status s = acc && who ? DSK_OK : dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_model_ref_logits: out of memory");
+    if (s == DSK_OK)
+        s = T2(p, DSK_F32, n * K, hd, &xe);
+    if (s == DSK_OK)
+        s = T2(p, DSK_F32, n * K, hd, &ye);
+    for (int64_t e = 0; e < E && s == DSK_OK; e++) {
+        int64_t m_e = 0;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t j = 0; j < K; j++)
+                if (((int32_t *)idx->data)[t * K + j] == e) {
+                    memcpy((float *)xe->data + m_e * hd, (float *)h->data + t * hd, sizeof(float) * (size_t)hd);
+                    who[m_e++] = t * K + j;
+                }
+        if (!m_e)
+            continue;
+        dsk_tensor gw, gs, uw, us, dw, ds;
+        expert(&L->ex_gate, e, &gw, &gs);
+        expert(&L->ex_up, e, &uw, &us);
+        expert(&L->ex_down, e, &dw, &ds);
+        dsk_tensor xin = dsk_tensor_2d(xe->data, DSK_F32, m_e, hd), yout = dsk_tensor_2d(ye->data, DSK_F32, m_e, hd);
+        int mark = p->n;
+        s = swiglu_mlp(p, &xin, &gw, &gs, &uw, &us, &dw, &ds, &yout);
+        while (p->n > mark)
+            dsk_tensor_free(&p->t[--p->n]);
+        for (int64_t r = 0; r < m_e && s == DSK_OK; r++) {
+            double wt = ((float *)w->data)[who[r]];
+            int64_t t = who[r] / K;
+            for (int64_t i = 0; i < hd; i++)
+                acc[t * hd + i] += wt * ((float *)ye->data)[r * hd + i];
+        }
+    }
+    if (s == DSK_OK && L->has_shared)
+        s = swiglu_mlp(p, h, &L->gate.w, &L->gate.s, &L->up.w, &L->up.s, &L->down.w, &L->down.s, out);
+    if (s == DSK_OK)
+        for (int64_t i = 0; i < n * hd; i++)
+            X[i] += (float)acc[i] + (L->has_shared ? ((float *)out->data)[i] : 0.0f);
+    free(acc);
+    free(who);
+    return s;
+}
+
+dsk_status dsk_model_ref_logits(const dsk_model *m, int n, const int32_t *tokens, float *logits)
+{
+    const char *fn = "dsk_model_ref_logits";
+    if (!m || !tokens || !logits || n < 1)
+        return dsk_fail(DSK_ERR_INVALID_ARG, "%s: m, tokens, logits must be non-NULL and n >= 1", fn);
+    if (!dsk_device_get_props(m->dev)->host_memory)
+        return dsk_fail(DSK_ERR_UNSUPPORTED, "%s: the model's weights are not in host memory", fn);
+    const dsk_model_config *c = &m->cfg;
+    const int64_t hd = c->hidden_size;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return dsk_fail(DSK_ERR_INVALID_ARG, "%s: token %d is %d, expected 0..%d", fn, i, tokens[i], c->vocab_size - 1);
+    pool keep = {0}, p = {0};
+    dsk_tensor *x, *pos, *h, *lg;
+    dsk_status s = T2(&keep, DSK_F32, n, hd, &x);
+    if (s == DSK_OK)
+        s = T2(&keep, DSK_I32, n, 1, &pos);
+    for (int i = 0; s == DSK_OK && i < n; i++) {
+        ((int32_t *)pos->data)[i] = i;
+        for (int64_t j = 0; j < hd; j++)
+            ((float *)x->data)[i * hd + j] =
+                m->embed.dtype == DSK_BF16 ? dsk_bf16_to_f32(((const uint16_t *)m->embed.data)[tokens[i] * hd + j])
+                                           : ((const float *)m->embed.data)[tokens[i] * hd + j];
+    }
+    dsk_tensor pos1 = s == DSK_OK ? dsk_tensor_1d(pos->data, DSK_I32, n) : (dsk_tensor){0};
+    for (int l = 0; l < c->num_hidden_layers && s == DSK_OK; l++) {
+        s = ref_layer(&p, m, l, n, x, &pos1);
+        pool_free(&p);
+        if (s != DSK_OK)
+            s = dsk_fail_prefix(s, "%s: layer %d", fn, l);
+    }
+    if (s == DSK_OK)
+        s = T2(&keep, DSK_F32, n, hd, &h);
+    if (s == DSK_OK) {
+        dsk_rmsnorm_args na = {.x = x, .weight = &m->final_norm, .y = h, .eps = c->rms_norm_eps};
+        s = dsk_rmsnorm_ref(&na);
+    }
+    if (s == DSK_OK)
+        s = T2(&keep, DSK_F32, n, c->vocab_size, &lg);
+    if (s == DSK_OK)
+        s = lin(&p, h, &m->lm_head, lg);
+    if (s == DSK_OK)
+        memcpy(logits, lg->data, sizeof(float) * (size_t)n * (size_t)c->vocab_size);
+    pool_free(&p);
+    pool_free(&keep);
+    return s;
+}
