@@ -805,8 +805,12 @@ dsk_status dsk_emu_launch(dsk_emu_module *m, const char *kernel, const dsk_emu_l
         L->ctas = calloc((size_t)L->nctas, sizeof(emu_cta));
         if (!L->ctas) s = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_emu_launch: out of memory");
     }
-    unsigned ncl[3] = {cfg->grid[0] / L->cluster[0], cfg->grid[1] / L->cluster[1], cfg->grid[2] / L->cluster[2]};
-    unsigned long nclusters = (unsigned long)ncl[0] * ncl[1] * ncl[2];
+    unsigned ncl[3] = {1, 1, 1};
+    unsigned long nclusters = 0;
+    if (s == DSK_OK) {
+        for (int i = 0; i < 3; i++) ncl[i] = cfg->grid[i] / L->cluster[i];
+        nclusters = (unsigned long)ncl[0] * ncl[1] * ncl[2];
+    }
     for (unsigned long ci = 0; s == DSK_OK && ci < nclusters; ci++) {
         unsigned cl[3] = {(unsigned)(ci % ncl[0]), (unsigned)((ci / ncl[0]) % ncl[1]), (unsigned)(ci / ((unsigned long)ncl[0] * ncl[1]))};
         int built = 0;

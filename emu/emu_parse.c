@@ -632,10 +632,10 @@ static int finish_kernel(emu_parser *P, const char *name, int len, int is_entry,
     k->consts = malloc(sizeof(emu_const) * (size_t)(P->nconsts + 1));
     if (!k->code || !k->lists || !k->params || !k->consts)
         return emu_perr(P, P->tok.line, "out of memory");
-    memcpy(k->code, P->code, sizeof(emu_insn) * (size_t)P->ncode);
-    memcpy(k->lists, P->lists, sizeof(int32_t) * (size_t)P->nlists);
-    memcpy(k->params, P->params, sizeof(emu_param) * (size_t)P->nparams);
-    memcpy(k->consts, P->consts, sizeof(emu_const) * (size_t)P->nconsts);
+    if (P->ncode) memcpy(k->code, P->code, sizeof(emu_insn) * (size_t)P->ncode);
+    if (P->nlists) memcpy(k->lists, P->lists, sizeof(int32_t) * (size_t)P->nlists);
+    if (P->nparams) memcpy(k->params, P->params, sizeof(emu_param) * (size_t)P->nparams);
+    if (P->nconsts) memcpy(k->consts, P->consts, sizeof(emu_const) * (size_t)P->nconsts);
     k->ncode = P->ncode;
     k->nlists = P->nlists;
     k->nparams = P->nparams;

@@ -49,9 +49,43 @@ static void errors(void)
     DSK_T_ERR(dsk_emu_module_load(NULL, "x", &m), DSK_ERR_INVALID_ARG, "ptx_text");
 }
 
+static const char *syntax_ptx;
+
+/* Truncated and corrupted modules load or fail with DSK_ERR_FORMAT, never crash (run under
+ * the sanitizers by `make sanitize`). */
+static void robustness(void)
+{
+    size_t n = strlen(syntax_ptx);
+    char *buf = malloc(n + 1);
+    int bad = 0, loaded = 0;
+    for (size_t cut = 0; cut < n; cut += 3) {
+        memcpy(buf, syntax_ptx, cut);
+        buf[cut] = 0;
+        dsk_emu_module *m = NULL;
+        dsk_status s = dsk_emu_module_load(buf, "cut.ptx", &m);
+        if (s != DSK_OK && s != DSK_ERR_FORMAT) bad++;
+        loaded += s == DSK_OK;
+        dsk_emu_module_free(m);
+    }
+    dsk_rng r = dsk_t_rng(50);
+    static const char junk[] = "{}[]();,.%@!|<>+-_0123456789xfdabcXYZ \n\t/*";
+    for (int trial = 0; trial < 400; trial++) {
+        memcpy(buf, syntax_ptx, n + 1);
+        int edits = (int)dsk_rng_int(&r, 1, 4);
+        for (int e = 0; e < edits; e++) buf[dsk_rng_int(&r, 0, (int64_t)n - 1)] = junk[dsk_rng_int(&r, 0, (int64_t)sizeof junk - 2)];
+        dsk_emu_module *m = NULL;
+        dsk_status s = dsk_emu_module_load(buf, "junk.ptx", &m);
+        if (s != DSK_OK && s != DSK_ERR_FORMAT) bad++;
+        dsk_emu_module_free(m);
+    }
+    free(buf);
+    DSK_T_CHECK(bad == 0, "truncated/corrupted PTX: %d loads returned a status other than OK or DSK_ERR_FORMAT", bad);
+    DSK_T_CHECK(loaded < (int)(n / 3), "truncated modules must mostly fail to load (%d of %zu loaded)", loaded, n / 3);
+}
+
 static void accepted_syntax(void)
 {
-    const char *ptx =
+    static const char *ptx =
         "//\n// a comment block\n/* and a\n multi-line one */\n"
         ".version 8.3\n.target sm_90a\n.address_size 64\n"
         ".file 1 \"k.cu\"\n"
@@ -96,6 +130,7 @@ static void accepted_syntax(void)
         "  st.global.v4.u32 [%rd8+32], {%r21, %r22, %r23, %r24};\n"
         "  st.global.v2.u32 [%rd8+48], {%r1, %r4};\n"
         "  ret;\n}\n";
+    syntax_ptx = ptx;
     dsk_emu_module *m = emu_t_load(ptx, "syntax.ptx");
     if (!m) return;
     DSK_T_CHECK(dsk_emu_module_has_kernel(m, "k"), "kernel k is listed");
@@ -126,5 +161,6 @@ int main(void)
 {
     errors();
     accepted_syntax();
+    robustness();
     return dsk_t_finish();
 }
