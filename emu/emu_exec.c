@@ -777,8 +777,16 @@ dsk_status dsk_emu_launch(dsk_emu_module *m, const char *kernel, const dsk_emu_l
     L->k = k;
     L->cfg = *cfg;
     L->tgt = target ? *target : default_target;
-    if (opts) L->opt = *opts;
-    else L->opt.trace_thread = -1;
+    if (opts) {
+        L->opt = *opts;
+    } else {
+        /* no options given: the DSK_EMU_* environment knobs (documented in docs/EMULATOR.md) */
+        const char *e;
+        L->opt.trace_thread = -1;
+        if ((e = getenv("DSK_EMU_SCHEDULE_SEED")) && *e) L->opt.schedule_seed = strtoull(e, NULL, 0);
+        if ((e = getenv("DSK_EMU_FP8_ACC")) && !strcmp(e, "hopper")) L->opt.fp8_acc = DSK_EMU_FP8_ACC_HOPPER;
+        if ((e = getenv("DSK_EMU_TRACE")) && *e) L->opt.trace_thread = atoi(e);
+    }
     L->rng = L->opt.schedule_seed;
     if (L->opt.trace_thread >= 0) L->trace = L->opt.trace_out ? (FILE *)L->opt.trace_out : stderr;
     dsk_status s = launch_checks(m, k, cfg, &L->tgt, L->cluster);
