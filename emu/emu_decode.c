@@ -1382,6 +1382,9 @@ int emu_parse_instruction(emu_parser *P)
     if (T(D)->kind != TK_ID) return emu_perr(P, D->line, "expected an opcode");
     char base[48];
     if (split_opcode(D, T(D)->s, T(D)->len, base, sizeof base)) return -1;
+    if (strcmp(base, "call") == 0)
+        return emu_perr(P, D->line, "call is not supported (device functions must be inlined; "
+                        "nvcc -G output uses calls)");
     emu_lex(P);
     while (!punct(D, ';')) {
         if (T(D)->kind == TK_EOF) return emu_perr(P, D->line, "missing ';'");

@@ -302,7 +302,7 @@ static int parse_var(emu_parser *P, int at_module, int is_extern)
 {
     int line = P->tok.line;
     int space = emu_tok_is(&P->tok, ".shared") ? SP_SHARED
-              : emu_tok_is(&P->tok, ".local")  ? SP_LOCAL
+              : emu_tok_is(&P->tok, ".local") || emu_tok_is(&P->tok, ".param") ? SP_LOCAL
               : emu_tok_is(&P->tok, ".const")  ? SP_CONST : SP_GLOBAL;
     emu_lex(P);
     uint64_t align = 0;
@@ -539,7 +539,7 @@ static int parse_statement(emu_parser *P)
     if (t->kind == TK_ID && t->s[0] == '.') {
         if (emu_tok_is(t, ".reg")) return parse_reg(P);
         if (emu_tok_is(t, ".shared") || emu_tok_is(t, ".local") || emu_tok_is(t, ".global") ||
-            emu_tok_is(t, ".const"))
+            emu_tok_is(t, ".const") || emu_tok_is(t, ".param"))  /* .param: call arguments (call is refused) */
             return parse_var(P, 0, 0);
         if (emu_tok_is(t, ".loc") || emu_tok_is(t, ".pragma") || emu_tok_is(t, ".file")) {
             int l0 = t->line;
@@ -663,7 +663,7 @@ static int parse_function(emu_parser *P, int is_extern)
     int mark = P->nsyms;
     kernel_reset(P);
     if (!is_entry && tok_punct(&P->tok, '(')) {  /* return parameters of a .func */
-        if (parse_params(P, 0)) return -1;
+        if (parse_params(P, 1)) return -1;
     }
     if (P->tok.kind != TK_ID) return emu_perr(P, line, "expected a function name");
     const char *name = P->tok.s;
