@@ -19,10 +19,12 @@
  *
  * FP8 accumulation: exact (ideal) by default: the products of one instruction are summed
  * exactly in double and added to the f32 accumulator with one rounding. The "hopper" mode
- * models Hopper's FP8 tensor cores as measured by the MMA-Sim study and stated in the
- * DeepSeek-V3 report (about 14 bits of accumulation precision): the products and the
- * accumulator are aligned to the largest exponent among them and truncated to
- * EMU_FP8_ACC_FRAC_BITS fractional bits before the sum. */
+ * models Hopper's FP8 tensor cores after the DeepSeek-V3 technical report (arXiv:2412.19437,
+ * "accumulation precision ... limited to retaining around 14 bits") and the MMA-Sim study
+ * (Xie et al., arXiv:2511.10909: products aligned to the largest exponent and truncated):
+ * the products and the accumulator are aligned to the largest exponent among them and
+ * truncated toward zero to EMU_FP8_ACC_FRAC_BITS fractional bits before an exact sum. It is
+ * a model of the published behaviour, not a bit-exact simulation of the hardware. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
