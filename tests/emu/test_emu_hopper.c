@@ -499,6 +499,97 @@ static void test_wgmma_noswizzle(void)
     dsk_emu_module_free(m);
 }
 
+/* e4m3 A from registers (the m16n8k32 A fragment per warp: register r, byte e of lane l:
+ * row 16*warp + l/4 + 8*(r&1), col 4*(l%4) + e + 16*(r>>1)) and bf16 A M-major from shared
+ * memory (imm-trans-a = 1, no swizzle: element (m, k) at (m*2 % 16) + (m*2 / 16)*SBO +
+ * (k%8)*16 + (k/8)*LBO, the canonical MN-major layout), B K-major without swizzle. */
+static void test_wgmma_a_variants(void)
+{
+    for (int variant = 0; variant < 2; variant++) {
+        int fp8 = variant == 0, K = fp8 ? 32 : 16, N = 8, es = fp8 ? 1 : 2;
+        const int LBO = 1024, SBO = 128;  /* A M-major: 8 chunks of 8 m per 128 B, k groups 1 KB apart */
+        emu_t_str b = {0};
+        emu_t_add(&b, "%s.visible .entry wga(.param .u64 img, .param .u64 afrag, .param .u64 out)\n{\n"
+                      "  .reg .b32 %%r<40>;\n  .reg .b32 %%a<4>;\n  .reg .b64 %%rd<40>;\n  .reg .pred %%p<6>;\n  .reg .f32 %%d<4>;\n"
+                      "  .shared .align 128 .b8 s[4096];\n"
+                      "  mov.u32 %%r1, %%tid.x;\n  mov.u32 %%r3, s;\n  ld.param.u64 %%rd1, [img];\n"
+                      "  mov.u32 %%r2, %%r1;\nCP:\n  shl.b32 %%r4, %%r2, 4;\n  cvt.u64.u32 %%rd2, %%r4;\n  add.u64 %%rd3, %%rd1, %%rd2;\n"
+                      "  ld.global.v4.u32 {%%r5, %%r6, %%r7, %%r8}, [%%rd3];\n  add.u32 %%r9, %%r3, %%r4;\n"
+                      "  st.shared.v4.u32 [%%r9], {%%r5, %%r6, %%r7, %%r8};\n  add.u32 %%r2, %%r2, 128;\n"
+                      "  setp.lt.u32 %%p1, %%r2, 256;\n  @%%p1 bra CP;\n"
+                      "  ld.param.u64 %%rd10, [afrag];\n  mul.wide.u32 %%rd11, %%r1, 16;\n  add.u64 %%rd12, %%rd10, %%rd11;\n"
+                      "  ld.global.v4.u32 {%%a0, %%a1, %%a2, %%a3}, [%%rd12];\n"
+                      "  fence.proxy.async.shared::cta;\n  bar.sync 0;\n"
+                      "  cvt.u64.u32 %%rd4, %%r3;\n  shr.u64 %%rd4, %%rd4, 4;\n  or.b64 %%rd4, %%rd4, %llu;\n"
+                      "  add.u32 %%r10, %%r3, 3072;\n  cvt.u64.u32 %%rd5, %%r10;\n  shr.u64 %%rd5, %%rd5, 4;\n  or.b64 %%rd5, %%rd5, %llu;\n"
+                      "  mov.u32 %%r11, 0;\n  setp.ne.u32 %%p3, %%r11, 0;\n  wgmma.fence.sync.aligned;\n",
+                  HDR, (unsigned long long)(((uint64_t)(SBO >> 4) << 32) | ((uint64_t)(LBO >> 4) << 16)),
+                  (unsigned long long)(((uint64_t)(256 >> 4) << 32) | ((uint64_t)(128 >> 4) << 16)));
+        if (fp8)
+            emu_t_add(&b, "  wgmma.mma_async.sync.aligned.m64n8k32.f32.e4m3.e4m3 {%%d0, %%d1, %%d2, %%d3}, {%%a0, %%a1, %%a2, %%a3}, %%rd5, %%p3, 1, 1;\n");
+        else
+            emu_t_add(&b, "  wgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {%%d0, %%d1, %%d2, %%d3}, %%rd4, %%rd5, %%p3, 1, 1, 1, 0;\n");
+        emu_t_add(&b, "  wgmma.commit_group.sync.aligned;\n  wgmma.wait_group.sync.aligned 0;\n");
+        emit_acc_store(&b, N);
+        emu_t_add(&b, "  ret;\n}\n");
+        dsk_emu_module *m = emu_t_load(b.s, "wgmma_a.ptx");
+        free(b.s);
+        if (!m) return;
+        dsk_rng rng = dsk_t_rng(23 + variant);
+        float A[64][32], B[8][32];
+        uint8_t *img = emu_t_buf(4096);
+        uint32_t *afrag = emu_t_buf(128 * 16);
+        uint16_t acode[64][32];
+        for (int r = 0; r < 64; r++)
+            for (int k = 0; k < K; k++) {
+                float x = (float)dsk_rng_normal(&rng);
+                acode[r][k] = fp8 ? dsk_f32_to_fp8(x * 4, DSK_E4M3) : dsk_f32_to_bf16(x);
+                A[r][k] = fp8 ? dsk_fp8_to_f32((uint8_t)acode[r][k], DSK_E4M3) : dsk_bf16_to_f32(acode[r][k]);
+                if (!fp8) {
+                    size_t mb = (size_t)r * 2;
+                    size_t off = (mb % 16) + (mb / 16) * SBO + (size_t)(k % 8) * 16 + (size_t)(k / 8) * LBO;
+                    memcpy(img + off, &acode[r][k], 2);
+                }
+            }
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) {
+                float x = (float)dsk_rng_normal(&rng);
+                uint16_t c = fp8 ? dsk_f32_to_fp8(x * 4, DSK_E4M3) : dsk_f32_to_bf16(x);
+                B[n][k] = fp8 ? dsk_fp8_to_f32((uint8_t)c, DSK_E4M3) : dsk_bf16_to_f32(c);
+                size_t kb = (size_t)k * (size_t)es;  /* K-major no swizzle: SBO 256, LBO 128 */
+                size_t off = 3072 + (size_t)(n % 8) * 16 + (size_t)(n / 8) * 256 + (kb % 16) + (kb / 16) * 128;
+                memcpy(img + off, &c, (size_t)es);
+            }
+        if (fp8)
+            for (int t = 0; t < 128; t++)
+                for (int r = 0; r < 4; r++) {
+                    int q = t / 32, l = t % 32;
+                    uint32_t v = 0;
+                    for (int e = 0; e < 4; e++)
+                        v |= (uint32_t)acode[16 * q + l / 4 + 8 * (r & 1)][4 * (l % 4) + e + 16 * (r >> 1)] << (8 * e);
+                    afrag[t * 4 + r] = v;
+                }
+        float *out = emu_t_buf(sizeof(float) * 64 * N);
+        void *p[] = {&img, &afrag, &out};
+        dsk_emu_launch_cfg cfg = {{1, 1, 1}, {128, 1, 1}, {0, 0, 0}, 0};
+        if (DSK_T_OK(dsk_emu_launch(m, "wga", &cfg, p, NULL, NULL, NULL))) {
+            int bad = 0;
+            for (int r = 0; r < 64; r++)
+                for (int n = 0; n < N; n++) {
+                    double sum = 0;
+                    for (int k = 0; k < K; k++) sum += (double)A[r][k] * B[n][k];
+                    bad += out[r * N + n] != (float)sum;
+                }
+            DSK_T_CHECK(bad == 0, "wgmma %s: %d of %d outputs wrong", fp8 ? "e4m3 A from registers" : "bf16 A M-major (imm-trans-a)",
+                        bad, 64 * N);
+        }
+        dsk_emu_free(img);
+        dsk_emu_free(afrag);
+        dsk_emu_free(out);
+        dsk_emu_module_free(m);
+    }
+}
+
 int main(void)
 {
     test_tma_load2d();
@@ -508,5 +599,6 @@ int main(void)
     test_wgmma_fp8();
     test_wgmma_bf16();
     test_wgmma_noswizzle();
+    test_wgmma_a_variants();
     return dsk_t_finish();
 }
