@@ -117,6 +117,9 @@ static void accepted_syntax(void)
         "$L__loop:\n"
         "  add.s32 %r11, %r11, %r12;\n  add.s32 %r12, %r12, 1;\n  setp.lt.s32 %p1, %r12, 5;\n  @%p1 bra.uni $L__loop;\n"
         "  { $L__skip:\n  }\n"
+        /* inline-asm style scopes repeating one label name */
+        "  { .reg .pred %q;\n  mov.u32 %r25, 0;\nW:\n  add.u32 %r25, %r25, 1;\n  setp.lt.u32 %q, %r25, 3;\n  @%q bra W;\n  }\n"
+        "  { .reg .pred %q;\n  mov.u32 %r26, 10;\nW:\n  add.u32 %r26, %r26, 2;\n  setp.lt.u32 %q, %r26, 20;\n  @%q bra W;\n  }\n"
         "  mov.u32 %r13, dyn;\n  shl.b32 %r14, %r5, 2;\n  add.s32 %r15, %r13, %r14;\n"
         "  st.shared.u32 [%r15], %r5;\n  bar.sync 0;\n"
         "  xor.b32 %r16, %r5, 1;\n  shl.b32 %r17, %r16, 2;\n  add.s32 %r18, %r13, %r17;\n  ld.shared.u32 %r19, [%r18];\n"
@@ -128,7 +131,7 @@ static void accepted_syntax(void)
         "  st.global.v4.u32 [%rd8], {%r6, %r7, %r8, %r9};\n"
         "  st.global.v4.u32 [%rd8+16], {%r10, %r11, %r19, %r20};\n"
         "  st.global.v4.u32 [%rd8+32], {%r21, %r22, %r23, %r24};\n"
-        "  st.global.v2.u32 [%rd8+48], {%r1, %r4};\n"
+        "  st.global.v4.u32 [%rd8+48], {%r1, %r4, %r25, %r26};\n"
         "  ret;\n}\n";
     syntax_ptx = ptx;
     dsk_emu_module *m = emu_t_load(ptx, "syntax.ptx");
@@ -144,9 +147,9 @@ static void accepted_syntax(void)
         int bad = 0;
         for (uint32_t t = 0; t < 64; t++) {
             const uint32_t *o = out + t * 16;
-            uint32_t want[14] = {(uint32_t)-13, 16, 6, 87, (uint32_t)-1, 10, t ^ 1, t, 0xBF800000u, 0xA1, 0xB2,
-                                 0x3C003C00u, 0xA1, 0xD4};
-            for (int i = 0; i < 14; i++)
+            uint32_t want[16] = {(uint32_t)-13, 16, 6, 87, (uint32_t)-1, 10, t ^ 1, t, 0xBF800000u, 0xA1, 0xB2,
+                                 0x3C003C00u, 0xA1, 0xD4, 3, 20};
+            for (int i = 0; i < 16; i++)
                 if (o[i] != want[i] && bad++ < 5) DSK_T_CHECK(0, "thread %u value %d: got 0x%x expected 0x%x", t, i, o[i], want[i]);
         }
         DSK_T_CHECK(bad == 0, "accepted-syntax kernel: %d wrong values", bad);
