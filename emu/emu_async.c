@@ -429,7 +429,10 @@ int emu_exec_mbar(emu_warp *w, const emu_insn *in, uint32_t m, int *block)
         case 4: b->tx += (int64_t)(arg[l] & 0xFFFFFFFFu); break;
         case 5: emu_mbar_complete_tx(L, tc, b, (int64_t)(arg[l] & 0xFFFFFFFFu)); break;
         case 6: case 7: {  /* test_wait / try_wait */
-            int parity = in->target ? (int)(arg[l] & 1) : (int)(arg[l] & 1);
+            /* .parity: the operand is the phase parity; otherwise a state token from arrive,
+             * which holds the phase number arrived on: either way the wait is for the phase
+             * whose parity is the low bit */
+            int parity = (int)(arg[l] & 1);
             int r = emu_mbar_ready(L, cta, off, parity);
             if (r < 0) return -1;
             if (d) d[l] = (uint64_t)r;

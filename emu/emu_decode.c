@@ -912,11 +912,9 @@ static int dec_mma(dec *D)
     return 0;
 }
 
-static int valid_wgmma_n(int n, int fp8)
-{
-    (void)fp8;
-    return n >= 8 && n <= 256 && n % 8 == 0;
-}
+/* N = 8*i, i = 1..32, for f32 accumulators with e4m3/e5m2 and f16/bf16 inputs (PTX ISA
+ * 9.7.15.5.1.1, Matrix Shape) */
+static int valid_wgmma_n(int n) { return n >= 8 && n <= 256 && n % 8 == 0; }
 
 static int dec_wgmma(dec *D)
 {
@@ -955,7 +953,7 @@ static int dec_wgmma(dec *D)
         return emu_perr(D->P, D->line, "wgmma e4m3/e5m2 needs k32 and e4m3/e5m2 B");
     if (!fp8 && !(k == 16 && (in->type2 == T_BF16 || in->type2 == T_F16) && in->type3 == in->type2))
         return emu_perr(D->P, D->line, "wgmma supports m64nNk32 e4m3/e5m2 and m64nNk16 bf16/f16");
-    if (!valid_wgmma_n(n, fp8)) return emu_perr(D->P, D->line, "wgmma N=%d is not legal", n);
+    if (!valid_wgmma_n(n)) return emu_perr(D->P, D->line, "wgmma N=%d is not legal", n);
     in->vec = (uint8_t)(n / 8);
     in->imm = k;
     /* d, a-desc|{a}, b-desc, scale-d, imm-scale-a, imm-scale-b[, imm-trans-a, imm-trans-b] */
@@ -1108,9 +1106,7 @@ static int decode(dec *D, const char *base)
     if (strcmp(base, "shf") == 0) {
         in->sub = (uint16_t)(has(D, "r") ? 1 : 0);
         if (has(D, "clamp")) in->mod |= M_SHIFT_CLAMP;
-        int rc = dec_alu(D, OP_SHF, 3, 3);
-        if (!rc) for (int i = 0; i < 3; i++) (void)0;
-        return rc;
+        return dec_alu(D, OP_SHF, 3, 3);
     }
     if (strcmp(base, "bfe") == 0) return dec_alu(D, OP_BFE, 3, 3);
     if (strcmp(base, "bfi") == 0) return dec_alu(D, OP_BFI, 4, 4);

@@ -473,7 +473,7 @@ static uint64_t float_unary(const emu_insn *in, uint64_t a)
     return emu_bits32(ftz32(r, ftz));
 }
 
-static uint64_t float_binary(const emu_insn *in, uint64_t a, uint64_t b, uint64_t c, int nsrc)
+static uint64_t float_binary(const emu_insn *in, uint64_t a, uint64_t b, uint64_t c)
 {
     int t = in->type, ftz = (in->mod & M_FTZ) != 0;
     int nanp = (in->mod & M_NAN) != 0;
@@ -494,7 +494,6 @@ static uint64_t float_binary(const emu_insn *in, uint64_t a, uint64_t b, uint64_
     }
     float x = ftz32(emu_f32(a), ftz), y = ftz32(emu_f32(b), ftz), z = ftz32(emu_f32(c), ftz);
     float r;
-    (void)nsrc;
     if (op == OP_FMA || op == OP_MAD) {
         r = (in->rnd && in->rnd != RND_RN) ? round_f32(fma((double)x, (double)y, (double)z), in->rnd) : fmaf(x, y, z);
     } else if (op == OP_DIV && (in->mod & M_APPROX)) {
@@ -618,7 +617,7 @@ int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m)
             return 0;
         }
         if (is_float(t)) {
-            FOR_LANES(l, m) d[l] = float_binary(in, a[l], b[l], 0, 2);
+            FOR_LANES(l, m) d[l] = float_binary(in, a[l], b[l], 0);
             return 0;
         }
         FOR_LANES(l, m) {
@@ -629,7 +628,7 @@ int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m)
         return 0;
     case OP_MAD: case OP_FMA:
         if (is_float(t)) {
-            FOR_LANES(l, m) d[l] = float_binary(in, a[l], b[l], c[l], 3);
+            FOR_LANES(l, m) d[l] = float_binary(in, a[l], b[l], c[l]);
             return 0;
         }
         FOR_LANES(l, m) {
