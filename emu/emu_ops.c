@@ -333,10 +333,17 @@ static uint64_t cvt_one(const emu_insn *in, uint64_t a)
     int ftz = (in->mod & M_FTZ) != 0, sat = (in->mod & M_SAT) != 0;
     /* packed FP8 and f16 forms */
     if (dt == T_F16X2 && (st == T_E4M3X2 || st == T_E5M2X2)) {
-        dsk_dtype ft = st == T_E4M3X2 ? DSK_E4M3 : DSK_E5M2;
-        uint16_t lo = dsk_f32_to_f16(dsk_fp8_to_f32((uint8_t)a, ft));
-        uint16_t hi = dsk_f32_to_f16(dsk_fp8_to_f32((uint8_t)(a >> 8), ft));
-        return (uint64_t)hi << 16 | lo;
+        /* e5m2 is the upper byte of an f16 (exact, payloads kept); e4m3 values convert
+         * exactly and its NaN becomes the canonical f16 NaN 0x7FFF (as cuda_fp8.h's host
+         * emulation of this instruction does) */
+        uint16_t h[2];
+        for (int k = 0; k < 2; k++) {
+            uint8_t c = (uint8_t)(a >> (8 * k));
+            if (st == T_E5M2X2) h[k] = (uint16_t)(c << 8);
+            else if ((c & 0x7F) == 0x7F) h[k] = 0x7FFF;
+            else h[k] = dsk_f32_to_f16(dsk_fp8_to_f32(c, DSK_E4M3));
+        }
+        return (uint64_t)h[1] << 16 | h[0];
     }
     if ((dt == T_E4M3X2 || dt == T_E5M2X2) && st == T_F16X2) {
         dsk_dtype ft = dt == T_E4M3X2 ? DSK_E4M3 : DSK_E5M2;
@@ -513,6 +520,7 @@ static uint64_t float_binary(const emu_insn *in, uint64_t a, uint64_t b, uint64_
     }
     if ((in->mod & M_SAT) && !isnan(r)) r = r < 0 ? 0.0f : r > 1 ? 1.0f : r;
     else if (in->mod & M_SAT) r = 0.0f;
+    if (isnan(r)) return 0x7FFFFFFFu;  /* NaN results are the canonical NaN (PTX ISA, floating point) */
     return emu_bits32(ftz32(r, ftz));
 }
 
@@ -546,7 +554,7 @@ static int alu_fast(const emu_insn *in, uint64_t *d, const uint64_t *a, const ui
                 break;
             }
             }
-            uint32_t ur = (uint32_t)emu_bits32(r);
+            uint32_t ur = r != r ? 0x7FFFFFFFu : (uint32_t)emu_bits32(r);  /* canonical NaN */
             d[l] = ftz ? ftz_bits(ur) : ur;
         }
         return 1;
