@@ -26,6 +26,7 @@
  * truncated toward zero to EMU_FP8_ACC_FRAC_BITS fractional bits before an exact sum. It is
  * a model of the published behaviour, not a bit-exact simulation of the hardware. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "emu_internal.h"
@@ -33,17 +34,19 @@
 #define EMU_FP8_ACC_FRAC_BITS 13
 
 static float g_fp8[2][256];
-static int g_fp8_ready;
+static pthread_once_t g_fp8_once = PTHREAD_ONCE_INIT;
+
+static void fp8_tables(void)
+{
+    for (int i = 0; i < 256; i++) {
+        g_fp8[0][i] = dsk_fp8_to_f32((uint8_t)i, DSK_E4M3);
+        g_fp8[1][i] = dsk_fp8_to_f32((uint8_t)i, DSK_E5M2);
+    }
+}
 
 float emu_fp8_value(uint8_t v, int e5m2)
 {
-    if (!g_fp8_ready) {
-        for (int i = 0; i < 256; i++) {
-            g_fp8[0][i] = dsk_fp8_to_f32((uint8_t)i, DSK_E4M3);
-            g_fp8[1][i] = dsk_fp8_to_f32((uint8_t)i, DSK_E5M2);
-        }
-        g_fp8_ready = 1;
-    }
+    pthread_once(&g_fp8_once, fp8_tables);
     return g_fp8[e5m2][v];
 }
 
