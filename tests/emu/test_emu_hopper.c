@@ -590,10 +590,77 @@ static void test_wgmma_a_variants(void)
     }
 }
 
+/* 1D and 5D boxes (the rank-generic path), and an mbarrier whose transaction count goes
+ * negative: complete_tx before expect_tx (PTX ISA mbarrier: tx-count range includes negative
+ * values); the phase completes once both pending arrivals and the count reach zero. */
+static void test_tma_ranks_and_tx(void)
+{
+    for (int rank = 1; rank <= 5; rank += 4) {
+        emu_t_str b = {0};
+        emu_t_add(&b, "%s.visible .entry t(.param .align 64 .b8 tmap[128], .param .u64 out, .param .u32 nbytes)\n{\n"
+                      "  .reg .b32 %%r<24>;\n  .reg .b64 %%rd<12>;\n  .reg .pred %%p<4>;\n"
+                      "  .shared .align 128 .b8 smem[8192];\n  .shared .align 8 .b64 bar;\n"
+                      "  mov.u32 %%r1, %%tid.x;\n  mov.u32 %%r2, bar;\n  mov.u32 %%r3, smem;\n  ld.param.u32 %%r6, [nbytes];\n"
+                      "  mbarrier.init.shared::cta.b64 [%%r2], 1;\n  mov.u64 %%rd1, tmap;\n"
+                      "  mov.u32 %%r4, 1;\n  mov.u32 %%r5, -2;\n", HDR);
+        if (rank == 1)
+            emu_t_add(&b, "  cp.async.bulk.tensor.1d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%r3], [%%rd1, {%%r5}], [%%r2];\n");
+        else
+            emu_t_add(&b, "  cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%r3], [%%rd1, {%%r5, %%r4, %%r4, %%r4, %%r4}], [%%r2];\n");
+        /* the copy is issued before expect_tx, and 16 bytes are completed before they are
+         * expected: the count is -16 until the expect_tx */
+        emu_t_add(&b, "  mbarrier.complete_tx.shared::cta.b64 [%%r2], 16;\n  mbarrier.expect_tx.shared::cta.b64 [%%r2], 16;\n"
+                      "  mbarrier.arrive.expect_tx.shared::cta.b64 %%rd2, [%%r2], %%r6;\n"
+                      "W:\n  mbarrier.try_wait.parity.shared::cta.b64 %%p2, [%%r2], 0;\n  @!%%p2 bra W;\n"
+                      "  ld.param.u64 %%rd3, [out];\n  mov.u32 %%r7, 0;\n"
+                      "L:\n  add.u32 %%r9, %%r3, %%r7;\n  ld.shared.u32 %%r10, [%%r9];\n  cvt.u64.u32 %%rd4, %%r7;\n"
+                      "  add.u64 %%rd5, %%rd3, %%rd4;\n  st.global.u32 [%%rd5], %%r10;\n  add.u32 %%r7, %%r7, 4;\n"
+                      "  setp.lt.u32 %%p3, %%r7, %%r6;\n  @%%p3 bra L;\n  ret;\n}\n");
+        dsk_emu_module *m = emu_t_load(b.s, "tma_rank.ptx");
+        free(b.s);
+        if (!m) return;
+        /* u32 elements; 5D dims {6, 3, 3, 3, 3}; box {4, 2, 2, 2, 2} at {-2, 1, 1, 1, 1} */
+        uint64_t dims[5] = {6, 3, 3, 3, 3}, strides[4] = {32, 96, 288, 864};
+        uint32_t box[5] = {4, 2, 2, 2, 2};
+        if (rank == 1) { dims[0] = 40; box[0] = 8; }
+        size_t total = rank == 1 ? 40 : 8 * 3 * 3 * 3 * 3;
+        uint32_t *g = emu_t_buf(4 * total);
+        for (size_t i = 0; i < total; i++) g[i] = (uint32_t)(i + 1);
+        uint32_t nbytes = 4 * (rank == 1 ? 8 : 4 * 2 * 2 * 2 * 2);
+        uint32_t *out = emu_t_buf(nbytes);
+        dsk_tensor_map map;
+        if (DSK_T_OK(dsk_emu_tensor_map_encode_tiled(&map, DSK_TMA_UINT32, rank, g, dims, strides, box, NULL, DSK_TMA_SWIZZLE_NONE))) {
+            void *p[] = {&map, &out, &nbytes};
+            dsk_emu_launch_cfg cfg = {{1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 0};
+            if (DSK_T_OK(dsk_emu_launch(m, "t", &cfg, p, NULL, NULL, NULL))) {
+                int bad = 0;
+                for (uint32_t e = 0; e < nbytes / 4; e++) {
+                    uint32_t want;
+                    if (rank == 1) {
+                        int x = -2 + (int)e;
+                        want = x >= 0 && x < 40 ? g[x] : 0;
+                    } else {
+                        int j[5] = {(int)(e % 4), (int)(e / 4 % 2), (int)(e / 8 % 2), (int)(e / 16 % 2), (int)(e / 32)};
+                        int x0 = -2 + j[0], c[4] = {1 + j[1], 1 + j[2], 1 + j[3], 1 + j[4]};
+                        int in = x0 >= 0 && x0 < 6 && c[0] < 3 && c[1] < 3 && c[2] < 3 && c[3] < 3;
+                        want = in ? g[(size_t)x0 + (size_t)c[0] * 8 + (size_t)c[1] * 24 + (size_t)c[2] * 72 + (size_t)c[3] * 216] : 0;
+                    }
+                    bad += out[e] != want;
+                }
+                DSK_T_CHECK(bad == 0, "%dD TMA load (negative tx count on the way): %d of %u elements wrong", rank, bad, nbytes / 4);
+            }
+        }
+        dsk_emu_free(g);
+        dsk_emu_free(out);
+        dsk_emu_module_free(m);
+    }
+}
+
 int main(void)
 {
     test_tma_load2d();
     test_tma_load3d();
+    test_tma_ranks_and_tx();
     test_tma_store();
     test_cluster();
     test_wgmma_fp8();
