@@ -261,12 +261,23 @@ static int store_box(emu_launch *L, emu_bulk *b)
     return 0;
 }
 
+/* Marks (v = 3) or unmarks (v = 0) the shared source of a bulk store in flight: readable,
+ * not writable until the store's wait_group. */
+static void store_mark(emu_cta *c, uint32_t off, size_t n, uint8_t v)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c->shadow[off + i] == 0 || c->shadow[off + i] == 3) c->shadow[off + i] = v;
+    c->npending += v ? 1 : -1;
+}
+
 static int bulk_store_run(emu_launch *L, int i)
 {
     emu_bulk *b = &L->bulk[i];
+    emu_cta *c = &L->ctas[b->src_cta];
     int rc = 0;
     if (b->kind == 1) rc = store_box(L, b);
-    else memcpy(b->gdst, L->ctas[b->src_cta].smem + b->smem, b->bytes);
+    else memcpy(b->gdst, c->smem + b->smem, b->bytes);
+    store_mark(c, b->smem, b->bytes, 0);
     bulk_remove(L, i);
     return rc;
 }
@@ -607,7 +618,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
                                  bytes, off, dc->smem_size);
             if (in->sub == 1) {  /* store: shared -> global at the bulk wait_group */
                 if (dc != c) return emu_error(w, in, l, "tensor store source must be the CTA's own shared memory");
-                if (c->npending && emu_check_shadow(w, in, l, c, off, ext)) return -1;
+                if (c->npending && emu_check_shadow(w, in, l, c, off, ext, 0)) return -1;
                 emu_bulk *b = bulk_new(L);
                 if (!b) return emu_error(w, in, l, "out of memory");
                 b->kind = 1;
@@ -618,6 +629,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
                 b->bytes = ext;
                 memcpy(b->map, &t, sizeof t);
                 memcpy(b->coord, coord, sizeof coord);
+                store_mark(c, off, ext, 3);
                 continue;
             }
             uint64_t ma = EMU_R(w, in->s[2])[l] + (uint64_t)in->imm3;
@@ -637,7 +649,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
                 emu_cta *target = &L->ctas[tc];
                 if (!emu_mbar_find(target, moff))
                     return emu_error(w, in, l, "tensor copy signals mbarrier 0x%x of CTA rank %d before its mbarrier.init", moff, tc);
-                if (target->npending && emu_check_shadow(w, in, l, target, off, ext)) return -1;
+                if (target->npending && emu_check_shadow(w, in, l, target, off, ext, 1)) return -1;
                 emu_bulk *b = bulk_new(L);
                 if (!b) return emu_error(w, in, l, "out of memory");
                 b->kind = 0;
@@ -671,7 +683,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
             int mcta;
             uint32_t moff;
             if (mbar_locate(w, in, l, SP_SHARED_CLUSTER, ma, &mcta, &moff)) return -1;
-            if (dc->npending && emu_check_shadow(w, in, l, dc, off, size)) return -1;
+            if (dc->npending && emu_check_shadow(w, in, l, dc, off, size, 1)) return -1;
             emu_bulk *b = bulk_new(L);
             if (!b) return emu_error(w, in, l, "out of memory");
             b->kind = 2;
@@ -690,7 +702,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
             if ((sa & 15) || (da & 15)) return emu_error(w, in, l, "bulk copy addresses must be 16-byte aligned");
             if (sa + size > c->smem_size) return emu_error(w, in, l, "bulk store source beyond shared memory");
             if (!emu_global_ok(L, (uintptr_t)da, size)) return emu_error(w, in, l, "bulk store destination 0x%llx (+%u) is outside every allocation", (unsigned long long)da, size);
-            if (c->npending && emu_check_shadow(w, in, l, c, (uint32_t)sa, size)) return -1;
+            if (c->npending && emu_check_shadow(w, in, l, c, (uint32_t)sa, size, 0)) return -1;
             emu_bulk *b = bulk_new(L);
             if (!b) return emu_error(w, in, l, "out of memory");
             b->kind = 3;
@@ -700,6 +712,7 @@ int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m)
             b->smem = (uint32_t)sa;
             b->bytes = size;
             b->gdst = (uint8_t *)(uintptr_t)da;
+            store_mark(c, (uint32_t)sa, size, 3);
         }
     }
     return 0;

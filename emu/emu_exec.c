@@ -60,16 +60,22 @@ uint64_t emu_rand(emu_launch *L)
 
 /* ---- addresses ------------------------------------------------------------------------ */
 
-int emu_check_shadow(emu_warp *w, const emu_insn *in, int lane, emu_cta *c, uint32_t off, size_t size)
+int emu_check_shadow(emu_warp *w, const emu_insn *in, int lane, emu_cta *c, uint32_t off, size_t size, int write)
 {
     if (!c->npending) return 0;
-    for (size_t i = 0; i < size; i++)
-        if (c->shadow[off + i])
+    for (size_t i = 0; i < size; i++) {
+        uint8_t v = c->shadow[off + i];
+        if (!v || (v == 3 && !write)) continue;
+        if (v == 3)
             return emu_error(w, in, lane,
-                             "accesses shared memory [0x%x, +%zu) that %s has not completed yet "
-                             "(missing %s before the access)", off, size,
-                             c->shadow[off + i] == 1 ? "a cp.async" : "a bulk/tensor copy",
-                             c->shadow[off + i] == 1 ? "cp.async.wait_group" : "an mbarrier wait");
+                             "writes shared memory [0x%x, +%zu) that a bulk store is still reading "
+                             "(missing cp.async.bulk.wait_group.read before reusing the buffer)", off, size);
+        return emu_error(w, in, lane,
+                         "accesses shared memory [0x%x, +%zu) that %s has not completed yet "
+                         "(missing %s before the access)", off, size,
+                         v == 1 ? "a cp.async" : "a bulk/tensor copy",
+                         v == 1 ? "cp.async.wait_group" : "an mbarrier wait");
+    }
     return 0;
 }
 
@@ -126,7 +132,7 @@ uint8_t *emu_addr(emu_warp *w, const emu_insn *in, int lane, int sp, uint64_t ad
                       write ? "store" : "load", size, off, t->smem_size);
             return NULL;
         }
-        if (t->npending && emu_check_shadow(w, in, lane, t, off, size)) return NULL;
+        if (t->npending && emu_check_shadow(w, in, lane, t, off, size, write)) return NULL;
         return t->smem + off;
     }
     case SP_LOCAL: {

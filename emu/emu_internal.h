@@ -217,7 +217,7 @@ typedef struct emu_cta {
     unsigned ctaid[3];
     unsigned cluster_ctaid[3];
     int rank;                  /* %cluster_ctarank */
-    uint8_t *smem, *shadow;    /* shadow: 1 pending cp.async, 2 pending bulk copy */
+    uint8_t *smem, *shadow;    /* shadow: see emu_check_shadow */
     size_t smem_size;
     int npending;              /* async copies outstanding into this CTA's shared memory */
     emu_warp *warps; int nwarps;
@@ -275,8 +275,10 @@ uint8_t *emu_addr(emu_warp *w, const emu_insn *in, int lane, int sp, uint64_t ad
                   int write);
 /* shared memory of the CTA a shared::cluster address names, and the offset in it */
 emu_cta *emu_cluster_cta(emu_warp *w, const emu_insn *in, int lane, uint64_t addr, uint32_t *off);
+/* shadow bytes: 1 pending cp.async, 2 pending bulk/tensor load, 3 source of a bulk store in
+ * flight (readable, not writable) */
 int emu_check_shadow(emu_warp *w, const emu_insn *in, int lane, emu_cta *c, uint32_t off,
-                     size_t size);
+                     size_t size, int write);
 uint64_t emu_rand(emu_launch *L);
 int emu_global_ok(const emu_launch *L, uintptr_t p, size_t size);
 

@@ -300,7 +300,7 @@ static int gather_desc(emu_warp *w, const emu_insn *in, uint64_t desc, int mn0, 
                                  "%zu bytes (descriptor 0x%016llx)", mn0 + i, k, a, c->smem_size, (unsigned long long)desc);
             if (c->npending)
                 for (size_t x = 0; x < bytes; x++)
-                    if (c->shadow[a + x])
+                    if (c->shadow[a + x] && c->shadow[a + x] != 3)
                         return emu_error(w, in, 0, "wgmma reads shared offset 0x%x that an async copy has not completed "
                                          "(missing mbarrier wait before the wgmma)", a + (uint32_t)x);
             const uint8_t *p = c->smem + a;

@@ -168,6 +168,21 @@ static void async_copies(void)
         body, 1, 1, 0, 256, "has not completed", 18);
     snprintf(body, sizeof body, "%s%s%s", bulk, wait, bulk_end);
     run("bulk copy twin", "  .shared .align 128 .b8 s[512];\n  .shared .align 8 .b64 bar;\n", body, 1, 1, 0, 256, NULL, 0);
+    /* a bulk store's source must not be rewritten before cp.async.bulk.wait_group.read */
+    const char *st =
+        "  ld.param.u64 %rd1, [p];\n"         /* 11 */
+        "  mov.u32 %r1, s;\n"                 /* 12 */
+        "  mov.u32 %r2, 7;\n"                 /* 13 */
+        "  st.shared.u32 [%r1], %r2;\n"       /* 14 */
+        "  fence.proxy.async.shared::cta;\n"  /* 15 */
+        "  cp.async.bulk.global.shared::cta.bulk_group [%rd1], [%r1], 256;\n" /* 16 */
+        "  cp.async.bulk.commit_group;\n";    /* 17 */
+    const char *st_end = "  st.shared.u32 [%r1+8], %r2;\n  ret;\n";  /* 18 or 19 */
+    snprintf(body, sizeof body, "%s%s", st, st_end);
+    run("shared write under a bulk store in flight", "  .shared .align 128 .b8 s[512];\n", body, 1, 1, 0, 256,
+        "still reading", 18);
+    snprintf(body, sizeof body, "%s%s%s", st, "  cp.async.bulk.wait_group.read 0;\n", st_end);
+    run("bulk store twin", "  .shared .align 128 .b8 s[512];\n", body, 1, 1, 0, 256, NULL, 0);
     run("mbarrier used before init", "  .shared .align 8 .b64 bar;\n",
         "  mov.u32 %r2, bar;\n  mbarrier.arrive.shared::cta.b64 %rd2, [%r2];\n  ret;\n", 1, 1, 0, 64, "before mbarrier.init", 12);
     run("mbarrier wait that never completes", "  .shared .align 8 .b64 bar;\n",
