@@ -17,6 +17,7 @@ static void build(void)
     list[n++] = &dsk_backend_cpu;
     if (&dsk_backend_emu) list[n++] = &dsk_backend_emu;
     list[n++] = &dsk_backend_cuda;
+    list[n++] = &dsk_backend_hip;
     count = n;
 }
 
