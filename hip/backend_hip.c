@@ -67,11 +67,13 @@ static int hip_ok;
 static void hip_load(void)
 {
     static const char *const libs[] = {"libamdhip64.so", "libamdhip64.so.6", "libamdhip64.so.5"};
+    char first[160] = "";
     void *h = NULL;
     for (int i = 0; i < 3 && !h; i++)
-        h = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL);
+        if (!(h = dlopen(libs[i], RTLD_NOW | RTLD_LOCAL)) && !first[0])
+            snprintf(first, sizeof first, "%s", dlerror());
     if (!h) {
-        snprintf(hip_why, sizeof hip_why, "no HIP runtime (dlopen libamdhip64.so: %s)", dlerror());
+        snprintf(hip_why, sizeof hip_why, "no HIP runtime (dlopen libamdhip64.so, .so.6, .so.5: %s)", first);
         return;
     }
 #define X(field, sym, params)                                                                  \

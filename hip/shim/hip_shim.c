@@ -2,11 +2,11 @@
  * ucontext fiber with its own stack; the scheduler runs every runnable fiber until it blocks
  * (barrier, MFMA) or finishes, then releases what can proceed:
  *   - a wave whose 64 lanes all wait at an MFMA: the MFMA is evaluated for the whole wave;
- *   - a block whose live threads all wait at a barrier: the barrier opens.
+ *   - a block whose threads all wait at a barrier: the barrier opens (a thread that has
+ *     finished while others wait is an error, as __syncthreads in non-uniform code is).
  * When nothing can proceed but threads remain, the kernel has a barrier or an MFMA that not
  * every thread (lane) reached; the launch fails with a description instead of hanging.
  * Deterministic: one host thread, fibers in thread order. */
-#define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +168,13 @@ static int run_block(char *err, size_t err_len)
         }
         if (!live)
             return 0;
+        if (!released && at_bar == live && live < S.n) {
+            snprintf(err, err_len,
+                     "block (%d, %d, %d): %d threads wait at a barrier that %d finished threads never reached (a "
+                     "barrier must be reached by the whole block: an early return must be taken by every thread)",
+                     S.bid[0], S.bid[1], S.bid[2], at_bar, S.n - live);
+            return -1;
+        }
         if (!released && at_bar == live) {
             for (int i = 0; i < S.n; i++)
                 if (S.f[i].state == F_BAR)
