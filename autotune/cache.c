@@ -61,9 +61,9 @@ static dsk_status get_str(const char *path, const dsk_json *e, const char *key, 
 {
     const dsk_json *v = dsk_json_get(e, key);
     if (!v || v->type != DSK_JSON_STRING)
-        return dsk_fail(DSK_ERR_FORMAT, "%s:%d: entry lacks string member \"%s\"", path, e->line, key);
+        return dsk_fail(DSK_ERR_FORMAT, "%s: line %d: entry lacks string member \"%s\"", path, e->line, key);
     if (strlen(v->str) >= cap)
-        return dsk_fail(DSK_ERR_FORMAT, "%s:%d: \"%s\" longer than %zu characters", path, v->line, key, cap - 1);
+        return dsk_fail(DSK_ERR_FORMAT, "%s: line %d: \"%s\" longer than %zu characters", path, v->line, key, cap - 1);
     snprintf(dst, cap, "%s", v->str);
     return DSK_OK;
 }
@@ -81,18 +81,18 @@ static dsk_status load(const char *path, dsk_tune_cache_entry **out, int *n, int
     free(text);
     if (st) return st;
     const dsk_json *ver = dsk_json_get(root, "dsk_tune_cache"), *ents = dsk_json_get(root, "entries");
-    if (root->type != DSK_JSON_OBJECT) st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: expected a JSON object", path, root->line);
+    if (root->type != DSK_JSON_OBJECT) st = dsk_fail(DSK_ERR_FORMAT, "%s: line %d: expected a JSON object", path, root->line);
     else if (!ver || ver->type != DSK_JSON_NUMBER || ver->num != 1)
-        st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: expected \"dsk_tune_cache\": 1", path, ver ? ver->line : root->line);
+        st = dsk_fail(DSK_ERR_FORMAT, "%s: line %d: expected \"dsk_tune_cache\": 1", path, ver ? ver->line : root->line);
     else if (!ents || ents->type != DSK_JSON_ARRAY)
-        st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: expected an \"entries\" array", path, ents ? ents->line : root->line);
+        st = dsk_fail(DSK_ERR_FORMAT, "%s: line %d: expected an \"entries\" array", path, ents ? ents->line : root->line);
     int count = st ? 0 : ents->n;
     dsk_tune_cache_entry *v = count ? calloc(count, sizeof *v) : NULL;
     if (count && !v && !st) st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     for (int i = 0; i < count && !st; i++) {
         const dsk_json *e = &ents->items[i];
         if (e->type != DSK_JSON_OBJECT) {
-            st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: entry %d is not an object", path, e->line, i);
+            st = dsk_fail(DSK_ERR_FORMAT, "%s: line %d: entry %d is not an object", path, e->line, i);
             break;
         }
         dsk_tune_cache_entry *c = &v[i];
@@ -104,7 +104,7 @@ static dsk_status load(const char *path, dsk_tune_cache_entry **out, int *n, int
         if ((st = get_str(path, e, "source", c->source, sizeof c->source))) break;
         const dsk_json *us = dsk_json_get(e, "measured_us");
         if (!us || us->type != DSK_JSON_NUMBER) {
-            st = dsk_fail(DSK_ERR_FORMAT, "%s:%d: entry lacks number member \"measured_us\"", path, e->line);
+            st = dsk_fail(DSK_ERR_FORMAT, "%s: line %d: entry lacks number member \"measured_us\"", path, e->line);
             break;
         }
         c->measured_us = us->num;

@@ -5,9 +5,7 @@
  *          and is compared with the reference: the emulator verifies, it does not time.
  * cuda:N   timing with device events needs a timed launch of a chosen configuration,
  *          which the cuda backend does not have yet: answered as unsupported.
- * The run of one chosen configuration goes through dsk_gemm_fp8_with_tile(), provided
- * by the folder that owns the kernels' host code (ptx/); it is a weak reference here,
- * so a build without it links and --measure says what is missing. */
+ * The run of one chosen configuration goes through dsk_ptx_gemm_fp8_run() (ptx/). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +13,6 @@
 #include "core/error.h"
 #include "dsk/dsk.h"
 #include "model_internal.h"
-
-/* Runs the GEMM of args on dev with configuration t (ptx/ host code; may be absent). */
-dsk_status dsk_gemm_fp8_with_tile(dsk_device *dev, const dsk_gemm_tile *t, const dsk_gemm_fp8_args *args)
-    __attribute__((weak));
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -36,8 +30,6 @@ static float rng_normalish(uint64_t *s)
     for (int i = 0; i < 4; i++) v += (float)(rng_next(s) >> 40) / (float)(1 << 24);
     return v - 2.0f;
 }
-
-typedef struct host_buf { dsk_tensor t; } host_buf;
 
 /* Verifies one configuration on a reduced shape against the reference. *diff gets
  * DESIGN.md's metric. Tolerance: both sides compute exact f32/f64 sums of the same FP8
@@ -70,7 +62,7 @@ static dsk_status verify_one(dsk_device *dev, const dsk_tune_candidate *c, const
     dsk_gemm_fp8_args args = {DSK_GEMM_DENSE, &a, &as, &b, &bs, &dref, NULL, NULL};
     if ((st = dsk_gemm_fp8_ref(&args))) goto done;
     args.d = &d;
-    if ((st = dsk_gemm_fp8_with_tile(dev, &c->tile, &args))) goto done;
+    if ((st = dsk_ptx_gemm_fp8_run(dev, &c->tile, &args))) goto done;
     double xy = 0, xx = 0;
     for (long long i = 0; i < m * n; i++) {
         double p = dsk_bf16_to_f32(((uint16_t *)d.data)[i]), q = dsk_bf16_to_f32(((uint16_t *)dref.data)[i]);
@@ -114,15 +106,13 @@ dsk_status dsk_tune_measure(const dsk_gpu *g, const char *device, dsk_tune_resul
     if (strncmp(device, "emu:", 4))
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: device '%s': expected emu:GPU (verify in the emulator) or "
                                              "cuda:N (time)", fn, device);
-    if (!dsk_gemm_fp8_with_tile)
-        return dsk_fail(DSK_ERR_UNSUPPORTED,
-                        "%s: verifying candidates on %s needs dsk_gemm_fp8_with_tile (the PTX GEMM's host "
-                        "launch code in ptx/) and the PTX emulator (emu/); this build has neither wired, so "
-                        "nothing was run; the ranking is the model's prediction", fn, device);
     if (r->shape.layout != DSK_GEMM_DENSE)
         return dsk_fail(DSK_ERR_UNSUPPORTED, "%s: emulator verification covers the dense layout only", fn);
     dsk_device *dev;
-    DSK_TRY(dsk_device_open(device, &dev));
+    dsk_status os = dsk_device_open(device, &dev);
+    if (os)
+        return dsk_fail_prefix(os, "%s: verifying candidates on %s needs the PTX emulator's backend (emu/); "
+                                   "nothing was run and the ranking is the model's prediction", fn, device);
     dsk_status st = DSK_OK;
     int best = -1;
     for (int i = 0; i < count && !st; i++) {

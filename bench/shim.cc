@@ -91,6 +91,9 @@ int dsk_bench_main(int argc, char **argv, const char *default_filter)
         if (!std::strncmp(argv[i], "--benchmark_filter", 18)) has_filter = true;
     std::string f = std::string("--benchmark_filter=") + default_filter;
     if (!has_filter && default_filter) args.push_back(&f[0]);
+    // Repetitions run back to back (no random interleaving): oneDNN's OpenMP workers
+    // spin for a while after each call, and so do dsk's pool workers, so interleaving
+    // the two makes each run against the other's spinning threads.
     int n = (int)args.size();
     args.push_back(nullptr);
     benchmark::Initialize(&n, args.data());

@@ -112,7 +112,7 @@ int dsk_cmd_gpus(int argc, char **argv)
            "TFLOPS", "", "", "MB", "KiB", "/SM", "GB/s");
     for (int i = 0; i < dsk_gpu_count(); i++) {
         const dsk_gpu *g = dsk_gpu_at(i);
-        char smem[24];
+        char smem[48];
         snprintf(smem, sizeof smem, "%g/%g", g->smem_sm_kb.v, g->smem_block_kb.v);
         printf("%-7s %-7s %4g %5g %7g %7g %6g %4g %5g %4g %9s %5g %5g  %.2f/%.2f\n", g->name, g->arch,
                g->sms.v, g->clock_mhz.v, g->fp8_tflops.v, g->bf16_tflops.v, g->fp32_tflops.v, g->mem_gb.v,

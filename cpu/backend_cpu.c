@@ -11,6 +11,7 @@
 #include "core/topo.h"
 #include "cpu/cpu_internal.h"
 #include "cpu/mla_internal.h"
+#include "cpu/ops_internal.h"
 
 static int cpu_available(char *why, size_t len) { return 1; }
 
@@ -47,53 +48,11 @@ static dsk_status cpu_copy(dsk_device *dev, void *dst, const void *src, size_t b
     return DSK_OK;
 }
 
-static dsk_status cpu_quant_act(dsk_device *dev, const dsk_tensor *x, dsk_tensor *q, dsk_tensor *s)
-{
-    dsk_device_set_kernel(dev, "quant_act_fp8_cpu_ref");
-    return dsk_quant_act_fp8_ref(x, q, s);
-}
-
-/* The ops below run their references until the fast kernels land. */
+/* MLA prefill runs its reference on the cpu backend (no kernel yet). */
 static dsk_status cpu_mla_prefill(dsk_device *dev, const dsk_mla_prefill_args *a)
 {
     dsk_device_set_kernel(dev, "mla_prefill_cpu_ref");
     return dsk_mla_prefill_ref(a);
-}
-
-static dsk_status cpu_moe_route(dsk_device *dev, const dsk_moe_route_args *a)
-{
-    dsk_device_set_kernel(dev, "moe_route_cpu_ref");
-    return dsk_moe_route_ref(a);
-}
-
-static dsk_status cpu_moe_permute(dsk_device *dev, const dsk_moe_permute_args *a)
-{
-    dsk_device_set_kernel(dev, "moe_permute_cpu_ref");
-    return dsk_moe_permute_ref(a);
-}
-
-static dsk_status cpu_moe_combine(dsk_device *dev, const dsk_moe_combine_args *a)
-{
-    dsk_device_set_kernel(dev, "moe_combine_cpu_ref");
-    return dsk_moe_combine_ref(a);
-}
-
-static dsk_status cpu_rmsnorm(dsk_device *dev, const dsk_rmsnorm_args *a)
-{
-    dsk_device_set_kernel(dev, "rmsnorm_cpu_ref");
-    return dsk_rmsnorm_ref(a);
-}
-
-static dsk_status cpu_rope(dsk_device *dev, const dsk_rope_args *a)
-{
-    dsk_device_set_kernel(dev, "rope_cpu_ref");
-    return dsk_rope_ref(a);
-}
-
-static dsk_status cpu_swiglu(dsk_device *dev, const dsk_swiglu_args *a)
-{
-    dsk_device_set_kernel(dev, "swiglu_cpu_ref");
-    return dsk_swiglu_ref(a);
 }
 
 const dsk_backend dsk_backend_cpu = {
@@ -105,13 +64,13 @@ const dsk_backend dsk_backend_cpu = {
     .upload = cpu_copy,
     .download = cpu_copy,
     .gemm_fp8 = dsk_cpu_gemm_fp8,
-    .quant_act_fp8 = cpu_quant_act,
+    .quant_act_fp8 = dsk_cpu_quant_act,
     .mla_decode = dsk_cpu_mla_decode,
     .mla_prefill = cpu_mla_prefill,
-    .moe_route = cpu_moe_route,
-    .moe_permute = cpu_moe_permute,
-    .moe_combine = cpu_moe_combine,
-    .rmsnorm = cpu_rmsnorm,
-    .rope = cpu_rope,
-    .swiglu = cpu_swiglu,
+    .moe_route = dsk_cpu_moe_route,
+    .moe_permute = dsk_cpu_moe_permute,
+    .moe_combine = dsk_cpu_moe_combine,
+    .rmsnorm = dsk_cpu_rmsnorm,
+    .rope = dsk_cpu_rope,
+    .swiglu = dsk_cpu_swiglu,
 };

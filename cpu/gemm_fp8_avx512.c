@@ -17,7 +17,7 @@
  * them; weights are read from memory exactly once. Totals live in a small L1 array;
  * each is reduced horizontally once at the end.
  *
- * Prefill path: GEMM in the BLIS arrangement. Per task (192 x 128 of D) and per 512-wide
+ * Prefill path: GEMM in the BLIS arrangement. Per task (192 x 256 of D) and per 512-wide
  * K slice, A is packed into 6-row panels of bf16 pairs and B (decoded once per slice)
  * into 64-column panels, pairs interleaved for vdpbf16ps; the 6x64 microkernel keeps
  * 24 zmm accumulators, broadcasts one A pair per row and loads 4 B vectors per K pair. */
@@ -165,7 +165,7 @@ static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
 #define NR 64
 #define KC 512
 #define MC 192
-#define NC 128
+#define NC 256
 
 /* Total row cr[0..63] += (r0|r1|r2|r3) * scale: one K block's partial, scaled. */
 static inline void row_update(float *cr, float scale, __m512 r0, __m512 r1, __m512 r2, __m512 r3)

@@ -247,6 +247,15 @@ dsk_status dsk_tune_step(const dsk_gpu *g, const char *model, dsk_step_phase pha
 dsk_status dsk_tune_model_gemms(const char *model, dsk_step_phase phase, int batch, int ctx,
                                 dsk_tune_gemm_shape *shapes, char (*names)[48], int cap, int *n);
 
+/* ---- export (dsk export) ------------------------------------------------------------ */
+
+/* Writes, for every FP8 GEMM shape of the model's step (M from phase/batch/ctx), the tuned
+ * kernel's PTX (<kernel>.ptx) and, when ptxas is present, its cubin, plus manifest.json
+ * describing how to launch each without dsk (docs/EXPORT.md). out_dir is created if
+ * needed. *n_kernels: manifest entries; *n_cubins: cubins assembled. */
+dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
+                           const char *out_dir, int *n_kernels, int *n_cubins);
+
 #ifdef __cplusplus
 }
 #endif

@@ -202,6 +202,7 @@ static void run_level(dsk_cpu_isa isa)
     dense_case(17, 200, 300, DSK_F32, 0, id++);
     dense_case(203, 150, 700, DSK_BF16, 1, id++);
     dense_case(64, 256, 1024, DSK_F32, 0, id++);
+    dense_case(40, 300, 600, DSK_BF16, 0, id++);   /* crosses the 256-column task block */
     contiguous_case(150, 136, 384, 4, id++);
     masked_case(4, 20, 100, 200, id++);
     masked_case(3, 7, 129, 130, id++);

@@ -1,4 +1,4 @@
-/* tests/model/test_json.c: the strict JSON parser (model/json.c): values, line numbers,
+/* tests/model/test_json.c: the strict JSON parser (core/json.c): values, line numbers,
  * escapes, exact integers, and one check per rejected form with its message. */
 #include <string.h>
 #include "tests/harness/harness.h"
