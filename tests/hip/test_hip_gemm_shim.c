@@ -407,6 +407,69 @@ static void partial_mfma(void *arg)
 
 static void too_much_lds(void *arg) { (void)dsk_shim_lds(65537); }
 
+/* The shim's MFMA against the forward mapping of AMD's matrix instruction calculator
+ * (element -> lane/GPR/bits), written independently of the shim's and the kernel's
+ * lane -> element loops: A[i][k] and B[k][j] at lane 16 * (k / 8) + i (+ j), GPR (k / 4) % 2,
+ * bits 8 * (k % 4); C/D[i][j] at lane 16 * (i / 4) + j, GPR i % 4. Random fnuz codes (no
+ * NaN), random C; expected D from a plain f64 matrix product (exact: the shim rounds once).
+ * Which K a byte carries cannot show in any result (a K permutation shared by A and B leaves
+ * A.B unchanged), so the kernel does not rely on it; what this checks is the row (A),
+ * column (B) and result (C/D) placement, which the kernel's epilogue and scales rely on. */
+static unsigned char lay_a[16 * 32], lay_b[32 * 16];
+static float lay_c[256], lay_d[256];
+
+static void mfma_layout_kernel(void *arg)
+{
+    int l = dsk_shim_tid();
+    unsigned long a = 0, b = 0;
+    dsk_f32x4 c = {0, 0, 0, 0};
+    for (int i = 0; i < 16; i++)
+        for (int k = 0; k < 32; k++) {
+            if (16 * (k / 8) + i == l)
+                a |= (unsigned long)lay_a[i * 32 + k] << (32 * ((k / 4) % 2) + 8 * (k % 4));
+            if (16 * (k / 8) + i == l) /* B[k][j] with j = i */
+                b |= (unsigned long)lay_b[k * 16 + i] << (32 * ((k / 4) % 2) + 8 * (k % 4));
+        }
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++)
+            if (16 * (i / 4) + j == l)
+                c[i % 4] = lay_c[i * 16 + j];
+    dsk_f32x4 d = dsk_shim_mfma_f32_16x16x32_fp8((long)a, (long)b, c);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++)
+            if (16 * (i / 4) + j == l)
+                lay_d[i * 16 + j] = d[i % 4];
+}
+
+static void test_mfma_layout(void)
+{
+    dsk_rng r = dsk_t_rng(300);
+    for (int i = 0; i < 16 * 32; i++) {
+        lay_a[i] = (unsigned char)dsk_rng_int(&r, 0, 255);
+        lay_b[i] = (unsigned char)dsk_rng_int(&r, 0, 255);
+        if (lay_a[i] == 0x80)
+            lay_a[i] = 0;
+        if (lay_b[i] == 0x80)
+            lay_b[i] = 0;
+    }
+    for (int i = 0; i < 256; i++)
+        lay_c[i] = (float)dsk_rng_normal(&r);
+    unsigned grid[3] = {1, 1, 1};
+    char err[256] = "";
+    if (!DSK_T_CHECK(!dsk_shim_launch(grid, 64, mfma_layout_kernel, NULL, err, sizeof err), "mfma layout: %s", err))
+        return;
+    int bad = 0;
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            double s = lay_c[i * 16 + j];
+            for (int k = 0; k < 32; k++)
+                s += (double)dsk_fp8_to_f32(lay_a[i * 32 + k], DSK_E4M3FNUZ) *
+                     (double)dsk_fp8_to_f32(lay_b[k * 16 + j], DSK_E4M3FNUZ);
+            bad += lay_d[i * 16 + j] != (float)s;
+        }
+    DSK_T_CHECK(bad == 0, "mfma layout: %d of 256 elements of D differ from A.B + C", bad);
+}
+
 static void test_shim_detects(void)
 {
     unsigned grid[3] = {1, 1, 1};
@@ -432,6 +495,7 @@ int main(void)
     test_nan_codes();
     test_repeatable();
     test_refusals();
+    test_mfma_layout();
     test_shim_detects();
     dsk_t_free_all();
     return dsk_t_finish();
