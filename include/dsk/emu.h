@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "status.h"
+#include "device.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,12 @@ dsk_status dsk_emu_module_load(const char *ptx_text, const char *source_name,
 void dsk_emu_module_free(dsk_emu_module *m);
 /* 1 if the module has an .entry with this name. */
 int dsk_emu_module_has_kernel(const dsk_emu_module *m, const char *kernel);
+/* The kernel's parameter count (-1 if no such kernel) and the byte size of parameter i
+ * (0 if out of range), as declared in the PTX. */
+int dsk_emu_kernel_param_count(const dsk_emu_module *m, const char *kernel);
+size_t dsk_emu_kernel_param_size(const dsk_emu_module *m, const char *kernel, int i);
+/* Name of the i-th .entry of the module (NULL past the end). */
+const char *dsk_emu_module_kernel_name(const dsk_emu_module *m, int i);
 
 typedef struct dsk_emu_launch_cfg {
     unsigned grid[3], block[3], cluster[3];  /* cluster {0,0,0} or {1,1,1}: no clusters */
@@ -104,6 +111,12 @@ dsk_status dsk_emu_tensor_map_encode_tiled(dsk_tensor_map *map, dsk_tma_dtype dt
                                            const uint32_t *box_dim,
                                            const uint32_t *element_strides,
                                            dsk_tma_swizzle swizzle);
+
+/* The emulated GPU named gpu ("h800", "h20", "h100", "h200", "4090", "l20", "a100"; case
+ * insensitive): its target and device properties (either may be NULL). The one lookup the
+ * emu backend uses, so the autotuner's GPU table can become its source. Unknown names:
+ * DSK_ERR_NOT_FOUND listing the known ones. */
+dsk_status dsk_emu_target_for(const char *gpu, dsk_emu_target *target, dsk_device_props *props);
 
 /* Runs the emulator's built-in self tests; writes a report line per test to out
  * (a FILE*, NULL for none). Returns DSK_OK when all pass. */
