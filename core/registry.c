@@ -13,6 +13,7 @@ static void build(void)
     list[n++] = &dsk_backend_cpu;
     list[n++] = &dsk_backend_emu;
     list[n++] = &dsk_backend_cuda;
+    list[n++] = &dsk_backend_hip;
     count = n;
 }
 
