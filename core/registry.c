@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include "core/registry.h"
 
-static const dsk_backend *list[4];
+static const dsk_backend *list[8];
 static int count;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
