@@ -20,7 +20,7 @@ build: deps
 
 run: build
 	./$(BUILD)/dsk info
-	./$(BUILD)/dsk gemm --m 128 --n 512 --k 1024 --check
+	./$(BUILD)/dsk run
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

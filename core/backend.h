@@ -54,6 +54,7 @@ struct dsk_backend {
 extern const dsk_backend dsk_backend_cpu;
 extern const dsk_backend dsk_backend_emu;
 extern const dsk_backend dsk_backend_cuda;
+extern const dsk_backend dsk_backend_hip;
 
 
 /* The cpu backend's device, opened once, for fallbacks from host-memory backends. */

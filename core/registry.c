@@ -3,11 +3,7 @@
 #include <stddef.h>
 #include "core/registry.h"
 
-/* Weak until the emu backend lands on main: a weak reference does not pull an object
- * out of libdsk.a, so it must become strong then. */
-extern const dsk_backend dsk_backend_emu __attribute__((weak));
-
-static const dsk_backend *list[4];
+static const dsk_backend *list[8];
 static int count;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -15,8 +11,9 @@ static void build(void)
 {
     int n = 0;
     list[n++] = &dsk_backend_cpu;
-    if (&dsk_backend_emu) list[n++] = &dsk_backend_emu;
+    list[n++] = &dsk_backend_emu;
     list[n++] = &dsk_backend_cuda;
+    list[n++] = &dsk_backend_hip;
     count = n;
 }
 

@@ -10,6 +10,7 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "dsk/emu.h"
+#include "ptx/gpu_driver.h"
 
 /* The GPUs the emulator can take on: arch, SMs, shared memory (per block / per SM),
  * registers per SM, memory. Source: /work/shared/gpu_specs.md (CUDA tuning guides);
@@ -129,4 +130,5 @@ const dsk_backend dsk_backend_emu = {
     .upload = emu_copy,
     .download = emu_copy,
     .fallback_cpu = 1,
+    .gemm_fp8 = dsk_ptx_gemm_fp8_emu,   /* the PTX GEMM, run in the emulator (ptx/) */
 };

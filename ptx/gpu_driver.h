@@ -57,4 +57,10 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
  * (dsk_ptx_gemm_pick) through the emulator's driver table. */
 dsk_status dsk_ptx_gemm_fp8_emu(dsk_device *dev, const dsk_gemm_fp8_args *a);
 
+/* The tile an FP8 GEMM runs on dev: tuning cache, then the tuner's model, then the
+ * default pick (ptx/gemm_fp8_choose.c). driver keys the tuning cache ("emu", or the
+ * CUDA driver version). */
+dsk_status dsk_ptx_gemm_choose(const dsk_device *dev, dsk_arch arch, const dsk_gemm_fp8_args *a, const char *driver,
+                               dsk_gemm_tile *out);
+
 #endif

