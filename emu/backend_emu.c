@@ -1,6 +1,6 @@
 /* emu/backend_emu.c: the emu backend: devices "emu:GPU" (emu:h800, emu:h20, emu:h100,
- * emu:h200, emu:4090, emu:l20, emu:a100) run dsk's PTX through the emulator with that
- * GPU's properties. Device memory is host memory allocated through dsk_emu_alloc, so
+ * emu:h200, emu:4090, emu:l20, emu:a100: any NVIDIA GPU of the tuner's table up to sm_90a)
+ * run dsk's PTX through the emulator with that GPU's properties. Device memory is host memory allocated through dsk_emu_alloc, so
  * kernels' global accesses are bounds-checked. Ops without an emulated kernel yet run on
  * the cpu backend (fallback_cpu); `dsk info` says so. */
 #include <stdio.h>
@@ -10,58 +10,42 @@
 #include "core/backend.h"
 #include "core/error.h"
 #include "dsk/emu.h"
+#include "dsk/tune.h"
 #include "ptx/gpu_driver.h"
 
-/* The GPUs the emulator can take on: arch, SMs, shared memory (per block / per SM),
- * registers per SM, memory. Source: /work/shared/gpu_specs.md (CUDA tuning guides);
- * the autotuner's GPU table will replace this table (see dsk_emu_target_for). */
-typedef struct emu_gpu {
-    const char *name, *description;
-    int sm_version, sm90a, num_sms;
-    size_t smem_per_block, smem_per_sm;
-    int regs_per_sm;
-    size_t mem_bytes;
-} emu_gpu;
-
-#define GB (1000ull * 1000ull * 1000ull)
-static const emu_gpu gpus[] = {
-    {"h800", "NVIDIA H800 SXM5 (emulated)", 90, 1, 132, 232448, 233472, 65536, 80 * GB},
-    {"h20", "NVIDIA H20 (emulated)", 90, 1, 78, 232448, 233472, 65536, 96 * GB},
-    {"h100", "NVIDIA H100 SXM5 (emulated)", 90, 1, 132, 232448, 233472, 65536, 80 * GB},
-    {"h200", "NVIDIA H200 SXM (emulated)", 90, 1, 132, 232448, 233472, 65536, 141 * GB},
-    {"4090", "NVIDIA GeForce RTX 4090 (emulated)", 89, 0, 128, 101376, 102400, 65536, 24 * GB},
-    {"l20", "NVIDIA L20 (emulated)", 89, 0, 92, 101376, 102400, 65536, 48 * GB},
-    {"a100", "NVIDIA A100 SXM4 (emulated)", 80, 0, 108, 166912, 167936, 65536, 80 * GB},
-};
-
+/* The emulated GPU's properties come from the autotuner's GPU table (autotune/, dsk/tune.h:
+ * the same numbers the model and `dsk gpus` use, each with its source). The emulator takes
+ * on NVIDIA GPUs of sm_70 .. sm_90a; sm_100a (tcgen05) and AMD GPUs are refused. */
 dsk_status dsk_emu_target_for(const char *gpu, dsk_emu_target *target, dsk_device_props *props)
 {
     if (!gpu) return dsk_fail(DSK_ERR_INVALID_ARG, "dsk_emu_target_for: gpu is NULL");
-    for (size_t i = 0; i < sizeof gpus / sizeof gpus[0]; i++) {
-        const emu_gpu *g = &gpus[i];
-        if (strcasecmp(gpu, g->name)) continue;
-        if (target) {
-            target->sm_version = g->sm_version;
-            target->has_sm90a = g->sm90a;
-            target->num_sms = g->num_sms;
-            target->smem_per_block = g->smem_per_block;
-            target->smem_per_sm = g->smem_per_sm;
-            target->max_threads_per_block = 1024;
-        }
-        if (props) {
-            snprintf(props->description, sizeof props->description, "%s", g->description);
-            snprintf(props->arch, sizeof props->arch, "sm_%d%s", g->sm_version, g->sm90a ? "a" : "");
-            props->num_sms = g->num_sms;
-            props->smem_per_block = g->smem_per_block;
-            props->smem_per_sm = g->smem_per_sm;
-            props->regs_per_sm = g->regs_per_sm;
-            props->mem_bytes = g->mem_bytes;
-            props->host_memory = 1;
-        }
-        return DSK_OK;
+    const dsk_gpu *g = NULL;
+    DSK_TRY(dsk_gpu_find(gpu, &g));
+    int sm = 0;
+    if (strncmp(g->arch, "sm_", 3) == 0) sm = atoi(g->arch + 3);
+    if (sm < 70 || sm > 90)
+        return dsk_fail(DSK_ERR_UNSUPPORTED, "dsk_emu_target_for: the PTX emulator cannot take on %s (%s): "
+                        "NVIDIA sm_70 .. sm_90a only", g->name, g->arch);
+    int sm90a = strcmp(g->arch, "sm_90a") == 0;
+    if (target) {
+        target->sm_version = sm;
+        target->has_sm90a = sm90a;
+        target->num_sms = (int)g->sms.v;
+        target->smem_per_block = (size_t)(g->smem_block_kb.v * 1024);
+        target->smem_per_sm = (size_t)(g->smem_sm_kb.v * 1024);
+        target->max_threads_per_block = g->threads_block.v > 0 ? (int)g->threads_block.v : 1024;
     }
-    return dsk_fail(DSK_ERR_NOT_FOUND, "dsk_emu_target_for: unknown GPU '%s', expected one of h800, h20, h100, h200, "
-                    "4090, l20, a100", gpu);
+    if (props) {
+        snprintf(props->description, sizeof props->description, "%s (emulated)", g->description);
+        snprintf(props->arch, sizeof props->arch, "%s", g->arch);
+        props->num_sms = (int)g->sms.v;
+        props->smem_per_block = (size_t)(g->smem_block_kb.v * 1024);
+        props->smem_per_sm = (size_t)(g->smem_sm_kb.v * 1024);
+        props->regs_per_sm = (int)g->regs_sm.v;
+        props->mem_bytes = (size_t)(g->mem_gb.v * 1e9);
+        props->host_memory = 1;
+    }
+    return DSK_OK;
 }
 
 /* The emulator's entry points, referenced from the backend so that linking the backend

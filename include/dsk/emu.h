@@ -112,10 +112,11 @@ dsk_status dsk_emu_tensor_map_encode_tiled(dsk_tensor_map *map, dsk_tma_dtype dt
                                            const uint32_t *element_strides,
                                            dsk_tma_swizzle swizzle);
 
-/* The emulated GPU named gpu ("h800", "h20", "h100", "h200", "4090", "l20", "a100"; case
- * insensitive): its target and device properties (either may be NULL). The one lookup the
- * emu backend uses, so the autotuner's GPU table can become its source. Unknown names:
- * DSK_ERR_NOT_FOUND listing the known ones. */
+/* The emulated GPU named gpu ("h800", "h20", "h100", "h200", "4090", "l20", "a100" or any
+ * name/alias of the autotuner's GPU table, dsk/tune.h; case insensitive): its target and
+ * device properties (either may be NULL), taken from that table. Unknown names:
+ * DSK_ERR_NOT_FOUND listing the known ones; GPUs the emulator cannot take on (AMD,
+ * sm_100a): DSK_ERR_UNSUPPORTED. */
 dsk_status dsk_emu_target_for(const char *gpu, dsk_emu_target *target, dsk_device_props *props);
 
 /* Runs the emulator's built-in self tests; writes a report line per test to out
