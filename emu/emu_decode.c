@@ -510,6 +510,9 @@ static int dec_cvt(dec *D)
 {
     emu_insn *in = &D->in;
     if (D->nty != 2) return emu_perr(D->P, D->line, "cvt needs two types");
+    if (D->ty[0] == T_TF32 || D->ty[1] == T_TF32) return emu_perr(D->P, D->line, "cvt with .tf32 is not supported");
+    if (D->ty[0] == T_B128 || D->ty[1] == T_B128 || D->ty[0] == T_PRED || D->ty[1] == T_PRED)
+        return emu_perr(D->P, D->line, "cvt between these types is not supported");
     in->type = (uint8_t)D->ty[0];
     in->type2 = (uint8_t)D->ty[1];
     in->nd = 1;
