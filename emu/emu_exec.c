@@ -811,6 +811,7 @@ dsk_status dsk_emu_launch(dsk_emu_module *m, const char *kernel, const dsk_emu_l
             else memcpy(L->params + k->params[i].offset, params[i], k->params[i].size);
         }
     }
+    L->last_range = -1;
     if (s == DSK_OK) s = emu_ranges_snapshot(&L->ranges, &L->nranges);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -252,7 +252,7 @@ typedef struct emu_launch {
     dsk_emu_options opt;
     uint8_t *params;
     size_t dyn_smem, dyn_base;
-    emu_range *ranges; int nranges;
+    emu_range *ranges; int nranges, last_range;
     uint64_t rng;
     uint64_t thread_insns, warp_insns;
     dsk_status status;         /* DSK_OK until something stops the launch */
@@ -280,7 +280,7 @@ emu_cta *emu_cluster_cta(emu_warp *w, const emu_insn *in, int lane, uint64_t add
 int emu_check_shadow(emu_warp *w, const emu_insn *in, int lane, emu_cta *c, uint32_t off,
                      size_t size, int write);
 uint64_t emu_rand(emu_launch *L);
-int emu_global_ok(const emu_launch *L, uintptr_t p, size_t size);
+int emu_global_ok(emu_launch *L, uintptr_t p, size_t size);
 
 /* ---- emu_ops.c ---- */
 int emu_exec_alu(emu_warp *w, const emu_insn *in, uint32_t m);

@@ -116,8 +116,13 @@ dsk_status emu_ranges_snapshot(emu_range **out, int *n)
     return r ? DSK_OK : dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_emu_launch: out of memory");
 }
 
-int emu_global_ok(const emu_launch *L, uintptr_t p, size_t size)
+int emu_global_ok(emu_launch *L, uintptr_t p, size_t size)
 {
+    /* the range of the previous hit first: accesses cluster in a few buffers */
+    if (L->last_range >= 0) {
+        const emu_range *r = &L->ranges[L->last_range];
+        if (p >= r->base && p - r->base + size <= r->size) return 1;
+    }
     int lo = 0, hi = L->nranges;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
@@ -126,5 +131,7 @@ int emu_global_ok(const emu_launch *L, uintptr_t p, size_t size)
     }
     if (lo == 0) return 0;
     const emu_range *r = &L->ranges[lo - 1];
-    return p - r->base + size <= r->size && p >= r->base;
+    if (p < r->base || p - r->base + size > r->size) return 0;
+    L->last_range = lo - 1;
+    return 1;
 }
