@@ -63,6 +63,17 @@ uint64_t emu_rand(emu_launch *L)
 int emu_check_shadow(emu_warp *w, const emu_insn *in, int lane, emu_cta *c, uint32_t off, size_t size, int write)
 {
     if (!c->npending) return 0;
+    /* fast path: no marked byte (8 at a time) */
+    const uint8_t *sh = c->shadow + off;
+    size_t k = 0;
+    uint64_t any = 0;
+    for (; k + 8 <= size; k += 8) {
+        uint64_t v8;
+        memcpy(&v8, sh + k, 8);
+        any |= v8;
+    }
+    for (; k < size; k++) any |= sh[k];
+    if (!any) return 0;
     for (size_t i = 0; i < size; i++) {
         uint8_t v = c->shadow[off + i];
         if (!v || (v == 3 && !write)) continue;
