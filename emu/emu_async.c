@@ -556,7 +556,6 @@ int emu_exec_cpasync(emu_warp *w, const emu_insn *in, uint32_t m)
         op->src = (const uint8_t *)(uintptr_t)sa;
         op->size = size;
         op->src_size = src_size;
-        op->mbar_cta = -1;
         mark_shadow(c, (uint32_t)da, (size_t)size, 1);
         c->npending++;
     }

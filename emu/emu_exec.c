@@ -540,7 +540,6 @@ static long run_warp(emu_warp *w, long budget)
         case OP_MAPA: case OP_GETCTARANK:
             rc = emu_exec_mem(w, in, m); break;
         case OP_SHFL: case OP_VOTE: case OP_ACTIVEMASK: case OP_REDUX: case OP_ELECT: case OP_BARWARP:
-        case OP_MATCH:
             rc = emu_exec_warp_collective(w, in, m); break;
         case OP_CLOCK: {
             uint64_t *d = EMU_R(w, in->d[0]);
@@ -560,8 +559,6 @@ static long run_warp(emu_warp *w, long budget)
         case OP_WGMMA: case OP_WGMMA_COMMIT: case OP_WGMMA_WAIT:
             rc = emu_exec_wgmma(w, in, m); break;
         case OP_CLUSTER_BAR: rc = exec_cluster_bar(w, in, m, &block); break;
-        case OP_CALL:
-            rc = emu_error(w, in, __builtin_ctz(m), "call is not supported"); break;
         default:
             rc = emu_exec_alu(w, in, m); break;
         }

@@ -46,15 +46,15 @@ enum emu_space {
 enum emu_op {
     OP_NOP = 0, OP_MOV, OP_PACK, OP_UNPACK, OP_CLOCK,
     OP_ADD, OP_SUB, OP_MUL, OP_MAD, OP_FMA, OP_DIV, OP_REM, OP_MIN, OP_MAX, OP_ABS, OP_NEG,
-    OP_ADDC, OP_SUBC, OP_MUL24, OP_SAD,
+    OP_MUL24,
     OP_AND, OP_OR, OP_XOR, OP_NOT, OP_CNOT, OP_SHL, OP_SHR, OP_LOP3, OP_SHF,
     OP_BFE, OP_BFI, OP_PRMT, OP_POPC, OP_CLZ, OP_BREV, OP_BFIND,
-    OP_SETP, OP_SELP, OP_SET,
+    OP_SETP, OP_SELP,
     OP_CVT, OP_CVT_PACK, OP_CVTA,
     OP_RCP, OP_SQRT, OP_RSQRT, OP_EX2, OP_LG2, OP_SIN, OP_COS, OP_TANH, OP_COPYSIGN, OP_TESTP,
     OP_LD, OP_ST, OP_ATOM, OP_RED, OP_ISSPACEP,
-    OP_SHFL, OP_VOTE, OP_ACTIVEMASK, OP_REDUX, OP_ELECT, OP_MATCH,
-    OP_BRA, OP_EXIT, OP_RET, OP_BAR, OP_BARWARP, OP_TRAP, OP_CALL,
+    OP_SHFL, OP_VOTE, OP_ACTIVEMASK, OP_REDUX, OP_ELECT,
+    OP_BRA, OP_EXIT, OP_RET, OP_BAR, OP_BARWARP, OP_TRAP,
     OP_MAPA, OP_GETCTARANK, OP_CLUSTER_BAR,
     OP_CPASYNC, OP_CPASYNC_COMMIT, OP_CPASYNC_WAIT, OP_CPASYNC_MBAR,
     OP_MBAR, OP_TMA, OP_BULK, OP_BULK_COMMIT, OP_BULK_WAIT,
@@ -66,11 +66,10 @@ enum emu_op {
 /* modifier bits (emu_insn.mod) */
 enum {
     M_SAT = 1u << 0, M_FTZ = 1u << 1, M_APPROX = 1u << 2, M_HI = 1u << 3, M_LO = 1u << 4,
-    M_WIDE = 1u << 5, M_CC = 1u << 6, M_TRANS = 1u << 7, M_RELU = 1u << 8,
+    M_WIDE = 1u << 5, M_TRANS = 1u << 7, M_RELU = 1u << 8,
     M_SATFINITE = 1u << 9, M_ALIGNED = 1u << 10, M_VOLATILE = 1u << 11, M_UNI = 1u << 12,
     M_SHIFT_CLAMP = 1u << 13, M_NOINC = 1u << 14, M_MULTICAST = 1u << 15, M_BOOL_AND = 1u << 16,
-    M_BOOL_OR = 1u << 17, M_BOOL_XOR = 1u << 18, M_PAIR_DST = 1u << 19, M_FULL = 1u << 20,
-    M_CC_IN = 1u << 21, M_NAN = 1u << 22, M_ABS = 1u << 23
+    M_BOOL_OR = 1u << 17, M_BOOL_XOR = 1u << 18, M_FULL = 1u << 20, M_NAN = 1u << 22
 };
 
 /* rounding modes (emu_insn.rnd) */
@@ -160,7 +159,6 @@ enum { W_RUN = 0, W_BAR, W_MBAR, W_CLUSTER_BAR, W_EXITED };
 typedef struct emu_cpasync {
     int lane; int group;       /* group -1: not yet committed */
     uint32_t smem; const uint8_t *src; int size, src_size;
-    int mbar_cta; uint32_t mbar;   /* >= 0: arrive on this mbarrier when complete (noinc) */
 } emu_cpasync;
 
 typedef struct emu_wgmma_op {
@@ -182,19 +180,17 @@ typedef struct emu_warp {
     uint8_t *pend;
     emu_group grp[32]; int ngrp;
     /* what a blocked warp waits for */
-    int wait_bar; int wait_mbar_cta; uint32_t wait_mbar; int wait_parity;
+    int wait_mbar_cta; uint32_t wait_mbar; int wait_parity;
     /* cp.async */
     emu_cpasync *cpa; int ncpa, capcpa;
     int cpa_committed[32];
     /* wgmma */
     emu_wgmma_op *wg; int nwg, capwg;
     int wg_committed;
-    int wg_fenced;
     /* bulk async-group (cp.async.bulk.commit_group / wait_group) */
     int bulk_committed;
     /* barrier.cluster: arrived in phase cbar_phase, not yet waited */
     unsigned cbar_phase; int cbar_pending;
-    uint64_t steps;            /* instructions executed since last yield */
 } emu_warp;
 
 typedef struct emu_barrier {
@@ -297,7 +293,6 @@ float emu_fp8_value(uint8_t v, int e5m2);
 
 /* ---- emu_async.c ---- */
 int emu_exec_cpasync(emu_warp *w, const emu_insn *in, uint32_t m);
-int emu_cpasync_complete_all(emu_warp *w, const emu_insn *in);
 int emu_exec_mbar(emu_warp *w, const emu_insn *in, uint32_t m, int *block);
 int emu_exec_bulk(emu_warp *w, const emu_insn *in, uint32_t m);
 /* 1 when the mbarrier phase with parity `parity` has completed (completing pending bulk

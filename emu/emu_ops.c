@@ -1046,7 +1046,7 @@ int emu_exec_warp_collective(emu_warp *w, const emu_insn *in, uint32_t m)
 const char *emu_op_name(int op)
 {
     static const char *names[OP_COUNT] = {
-        [OP_NOP] = "nop", [OP_MOV] = "mov", [OP_ADD] = "add", [OP_MATCH] = "match.sync",
-        [OP_CALL] = "call", [OP_LD] = "ld", [OP_ST] = "st"};
+        [OP_NOP] = "nop", [OP_MOV] = "mov", [OP_ADD] = "add", [OP_LD] = "ld", [OP_ST] = "st",
+        [OP_SHFL] = "shfl", [OP_VOTE] = "vote", [OP_REDUX] = "redux", [OP_ELECT] = "elect"};
     return (op >= 0 && op < OP_COUNT && names[op]) ? names[op] : "instruction";
 }
