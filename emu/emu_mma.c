@@ -23,7 +23,7 @@
  * "accumulation precision ... limited to retaining around 14 bits") and the MMA-Sim study
  * (Xie et al., arXiv:2511.10909: products aligned to the largest exponent and truncated):
  * the products and the accumulator are aligned to the largest exponent among them and
- * truncated toward zero to EMU_FP8_ACC_FRAC_BITS fractional bits before an exact sum. It is
+ * truncated toward zero to EMU_FP8_ACC_BITS bits (leading bit included) before an exact sum. It is
  * a model of the published behaviour, not a bit-exact simulation of the hardware. */
 #include <math.h>
 #include <pthread.h>
@@ -31,7 +31,9 @@
 #include <string.h>
 #include "emu_internal.h"
 
-#define EMU_FP8_ACC_FRAC_BITS 13
+/* bits kept below and including the leading bit of the largest aligned term ("around 14
+ * bits", DeepSeek-V3 report) */
+#define EMU_FP8_ACC_BITS 14
 
 static float g_fp8[2][256];
 static pthread_once_t g_fp8_once = PTHREAD_ONCE_INIT;
@@ -95,7 +97,8 @@ static float dot_acc(float acc, const float *a, const float *b, int K, int hoppe
         if (e > emax) emax = e;
     }
     if (emax == -100000) return acc;
-    double q = ldexp(1.0, emax - EMU_FP8_ACC_FRAC_BITS);
+    /* frexp: x = m * 2^e with 0.5 <= |m| < 1, so the leading bit weighs 2^(e-1) */
+    double q = ldexp(1.0, emax - EMU_FP8_ACC_BITS);
     double s = 0;
     for (int k = 0; k <= K; k++) s += trunc(p[k] / q) * q;
     return (float)s;

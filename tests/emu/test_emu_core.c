@@ -329,8 +329,8 @@ static void test_misc(void)
 }
 
 /* The "hopper" FP8 accumulation: products aligned to the largest exponent among them and the
- * accumulator, truncated to 13 fractional bits. One big product next to many small ones loses
- * the small ones; the ideal mode keeps them. */
+ * accumulator, truncated to 14 bits from the leading bit of the largest. One big product next
+ * to many small ones loses the small ones; the ideal mode keeps them. */
 static void test_fp8_acc_modes(void)
 {
     emu_t_str b = {0};
@@ -363,7 +363,8 @@ static void test_fp8_acc_modes(void)
     if (run1(m, "acc", 1, 32, p, &ideal, NULL))
         DSK_T_CHECK(out[0] == 256.0f + 31.0f / 64.0f, "ideal FP8 accumulation: got %.9g expected %.9g", out[0], 256.0 + 31.0 / 64.0);
     if (run1(m, "acc", 1, 32, p, &hop, NULL)) {
-        /* emax = 9 (256 = 0.5 * 2^9): quantum 2^(9-13) = 1/16; each 1/64 truncates to 0 */
+        /* 256 = 0.5 * 2^9 (frexp): leading bit 2^8, 14 bits down to 2^-5 = 1/32; each 1/64
+         * truncates to 0 */
         DSK_T_CHECK(out[0] == 256.0f, "hopper FP8 accumulation: got %.9g expected 256 (small products truncated)", out[0]);
     }
     dsk_emu_free(frag);
