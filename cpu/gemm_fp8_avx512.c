@@ -102,7 +102,7 @@ static inline void store_row(const cpu_gemm_sub *s, int64_t m, int64_t n0, int64
 }
 
 /* ---- decode path ---- */
-#define DEC_MAX_M 16
+#define DEC_MAX_M 4
 
 static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
 {
@@ -161,128 +161,185 @@ static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
 }
 
 /* ---- prefill path ---- */
-#define MR 6
-#define NR 64
-#define KC 512
-#define MC 192
-#define NC 256
+#define PM 64                     /* rows per packed activation panel */
+#define KP 64                     /* bf16 pairs per 128-wide K block */
+#define PANEL_U32 (KP * PM + PM)  /* one panel's K block: pairs, then 64 a scales */
+#define MC 256                    /* rows per task */
+#define NC 192                    /* columns per task at most */
+#define N_GRAIN 24                /* task width grain: a multiple of every NR below */
 
-/* Total row cr[0..63] += (r0|r1|r2|r3) * scale: one K block's partial, scaled. */
-static inline void row_update(float *cr, float scale, __m512 r0, __m512 r1, __m512 r2, __m512 r3)
+/* Packed activations: panel p (rows [64p, 64p + 64) of the sub-problem), K block kb at
+ * apk + (p * nkb + kb) * PANEL_U32 u32: [64 pairs][h] bf16 pairs, h = the panel's rows
+ * rounded up to 16 (rows past M are zero), then at offset KP * PM the h a scales (f32,
+ * zero past M). One K block of a full panel is 16 KiB: it stays in L1 while a task's
+ * columns stream past it. */
+static size_t avx512_pack_bytes(const cpu_gemm_sub *s)
 {
-    const __m512 sc = _mm512_set1_ps(scale);
-    _mm512_store_ps(cr, _mm512_fmadd_ps(r0, sc, _mm512_load_ps(cr)));
-    _mm512_store_ps(cr + 16, _mm512_fmadd_ps(r1, sc, _mm512_load_ps(cr + 16)));
-    _mm512_store_ps(cr + 32, _mm512_fmadd_ps(r2, sc, _mm512_load_ps(cr + 32)));
-    _mm512_store_ps(cr + 48, _mm512_fmadd_ps(r3, sc, _mm512_load_ps(cr + 48)));
+    const int64_t nkb = (s->K + 127) / 128, np = (s->M + PM - 1) / PM;
+    return sizeof(uint32_t) * (size_t)(np * nkb * PANEL_U32);
 }
 
-/* D tile [6 x 64] (in c, row stride ldc) += A panel . B panel over nkb blocks of 128 K.
- * ap: [nkb*64 pairs][6] bf16 pairs; bp: [nkb*64 pairs][64] bf16 pairs;
- * sa: [nkb][6] a scales; sb: [nkb] b scales. */
-static void micro_6x64(const uint32_t *ap, const uint32_t *bp, int nkb, const float *sa, const float *sb,
-                       float *c, int64_t ldc)
-{
-    for (int kb = 0; kb < nkb; kb++) {
-        __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-        __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        __m512 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-        __m512 c30 = c00, c31 = c00, c32 = c00, c33 = c00;
-        __m512 c40 = c00, c41 = c00, c42 = c00, c43 = c00;
-        __m512 c50 = c00, c51 = c00, c52 = c00, c53 = c00;
-        const uint32_t *a = ap + (size_t)kb * 64 * MR;
-        const uint32_t *b = bp + (size_t)kb * 64 * NR;
-        for (int kp = 0; kp < 64; kp++, a += MR, b += NR) {
-            const __m512i b0 = _mm512_load_si512(b), b1 = _mm512_load_si512(b + 16);
-            const __m512i b2 = _mm512_load_si512(b + 32), b3 = _mm512_load_si512(b + 48);
-            __m512i x;
-            x = _mm512_set1_epi32((int)a[0]);
-            c00 = dot(c00, x, b0); c01 = dot(c01, x, b1); c02 = dot(c02, x, b2); c03 = dot(c03, x, b3);
-            x = _mm512_set1_epi32((int)a[1]);
-            c10 = dot(c10, x, b0); c11 = dot(c11, x, b1); c12 = dot(c12, x, b2); c13 = dot(c13, x, b3);
-            x = _mm512_set1_epi32((int)a[2]);
-            c20 = dot(c20, x, b0); c21 = dot(c21, x, b1); c22 = dot(c22, x, b2); c23 = dot(c23, x, b3);
-            x = _mm512_set1_epi32((int)a[3]);
-            c30 = dot(c30, x, b0); c31 = dot(c31, x, b1); c32 = dot(c32, x, b2); c33 = dot(c33, x, b3);
-            x = _mm512_set1_epi32((int)a[4]);
-            c40 = dot(c40, x, b0); c41 = dot(c41, x, b1); c42 = dot(c42, x, b2); c43 = dot(c43, x, b3);
-            x = _mm512_set1_epi32((int)a[5]);
-            c50 = dot(c50, x, b0); c51 = dot(c51, x, b1); c52 = dot(c52, x, b2); c53 = dot(c53, x, b3);
-        }
-        const float sbv = sb[kb];
-        const float *sak = sa + kb * MR;
-        row_update(c, sak[0] * sbv, c00, c01, c02, c03);
-        row_update(c + ldc, sak[1] * sbv, c10, c11, c12, c13);
-        row_update(c + 2 * ldc, sak[2] * sbv, c20, c21, c22, c23);
-        row_update(c + 3 * ldc, sak[3] * sbv, c30, c31, c32, c33);
-        row_update(c + 4 * ldc, sak[4] * sbv, c40, c41, c42, c43);
-        row_update(c + 5 * ldc, sak[5] * sbv, c50, c51, c52, c53);
-    }
-}
-
-static int avx512_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+static int avx512_pack_a(const cpu_gemm_sub *s, void *dst, int64_t p)
 {
     pthread_once(&tab_once, tab_build);
     const dec_tabs t = tabs_load();
     const int64_t K = s->K, nkb = (K + 127) / 128, Kp = nkb * 128;
-    const int64_t pm_n = (m1 - m0 + MR - 1) / MR, pn_n = (n1 - n0 + NR - 1) / NR;
-    const int64_t ldc = pn_n * NR;
-    uint32_t *apk = dsk_cpu_scratch(0, sizeof(uint32_t) * (size_t)(pm_n * MR * KC / 2));
-    uint32_t *bpk = dsk_cpu_scratch(1, sizeof(uint32_t) * (size_t)(pn_n * NR * KC / 2));
-    float *cbuf = dsk_cpu_scratch(2, sizeof(float) * (size_t)(pm_n * MR * ldc + pm_n * MR * (KC / 128) + pn_n * (KC / 128)));
-    uint16_t *row = dsk_cpu_scratch(3, sizeof(uint16_t) * KC);
-    if (!apk || !bpk || !cbuf || !row) return -1;
-    float *sap = cbuf + pm_n * MR * ldc;            /* [pm][kb][6] */
-    float *sbp = sap + pm_n * MR * (KC / 128);      /* [pn][kb] */
-    memset(cbuf, 0, sizeof(float) * (size_t)(pm_n * MR * ldc));
+    const int64_t r0 = p * PM, cnt = s->M - r0 < PM ? s->M - r0 : PM, h = (cnt + 15) / 16 * 16;
+    uint16_t *row = dsk_cpu_scratch(0, sizeof(uint16_t) * (size_t)Kp);
+    if (!row) return -1;
     const uint32_t *row32 = (const uint32_t *)row;
-
-    for (int64_t kc0 = 0; kc0 < Kp; kc0 += KC) {
-        const int64_t kcl = Kp - kc0 < KC ? Kp - kc0 : KC, nkbl = kcl / 128, kpl = kcl / 2;
-        /* Pack A: panel pm, pair kp, row i at apk[(pm*kpl + kp)*6 + i]. */
-        for (int64_t pm = 0; pm < pm_n; pm++) {
-            for (int i = 0; i < MR; i++) {
-                int64_t m = m0 + pm * MR + i;
-                uint32_t *dst = apk + pm * kpl * MR + i;
-                float *sad = sap + pm * MR * (KC / 128) + i;
-                if (m < m1) {
-                    dec_row(&t, s->a + m * s->lda + kc0, K - kc0, kcl, row);
-                    for (int64_t kp = 0; kp < kpl; kp++) dst[kp * MR] = row32[kp];
-                    for (int64_t kb = 0; kb < nkbl; kb++)
-                        sad[kb * MR] = s->sa[m * s->sa_m + (kc0 / 128 + kb) * s->sa_k];
-                } else {
-                    for (int64_t kp = 0; kp < kpl; kp++) dst[kp * MR] = 0;
-                    for (int64_t kb = 0; kb < nkbl; kb++) sad[kb * MR] = 0.0f;
-                }
-            }
+    uint32_t *base = (uint32_t *)dst + p * nkb * PANEL_U32;
+    for (int64_t i = 0; i < h; i++) {
+        if (i < cnt) dec_row(&t, s->a + (r0 + i) * s->lda, K, Kp, row);
+        else memset(row, 0, sizeof(uint16_t) * (size_t)Kp);
+        const float *sa = s->sa + (r0 + i) * s->sa_m;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            uint32_t *blk = base + kb * PANEL_U32;
+            const uint32_t *src = row32 + kb * KP;
+            for (int kp = 0; kp < KP; kp++) blk[kp * h + i] = src[kp];
+            ((float *)blk)[KP * PM + i] = i < cnt ? sa[kb * s->sa_k] : 0.0f;
         }
-        /* Pack B: panel pn, pair kp, column j at bpk[(pn*kpl + kp)*64 + j]. */
-        for (int64_t pn = 0; pn < pn_n; pn++) {
-            const int64_t nb0 = n0 + pn * NR;
-            for (int j = 0; j < NR; j++) {
-                int64_t n = nb0 + j;
-                uint32_t *dst = bpk + pn * kpl * NR + j;
-                if (n < n1) {
-                    dec_row(&t, s->b + n * s->ldb + kc0, K - kc0, kcl, row);
-                    for (int64_t kp = 0; kp < kpl; kp++) dst[kp * NR] = row32[kp];
-                } else {
-                    for (int64_t kp = 0; kp < kpl; kp++) dst[kp * NR] = 0;
-                }
-            }
-            for (int64_t kb = 0; kb < nkbl; kb++)
-                sbp[pn * (KC / 128) + kb] = s->sb[(nb0 / 128) * s->sb_n + (kc0 / 128 + kb) * s->sb_k];
-        }
-        for (int64_t pm = 0; pm < pm_n; pm++)
-            for (int64_t pn = 0; pn < pn_n; pn++)
-                micro_6x64(apk + pm * kpl * MR, bpk + pn * kpl * NR, (int)nkbl, sap + pm * MR * (KC / 128),
-                           sbp + pn * (KC / 128), cbuf + pm * MR * ldc + pn * NR, ldc);
     }
-    for (int64_t m = m0; m < m1; m++) store_row(s, m, n0, n1 - n0, cbuf + (m - m0) * ldc);
+    return 0;
+}
+
+/* Microkernel MV x NR: C[NR columns][16 MV rows] += scale * (A block . B rows) over one
+ * 128-wide K block. ap: [64 pairs][16 MV] bf16 pairs (a panel's K block); bp: NR
+ * decoded weight rows of 64 pairs, 256 bytes apart; sa: 16 MV a scales; sbc: NR b
+ * scales; c: column j's rows at c + j * ldc. Accumulators: MV * NR = 24 zmm. Each pair
+ * step loads MV vectors of A and broadcasts one pair of each weight row (the broadcast
+ * folds into vdpbf16ps's memory operand). */
+static inline __attribute__((always_inline)) void micro(const int MV, const int NR, const uint32_t *ap,
+                                                        const uint32_t *bp, const float *sa, const float *sbc,
+                                                        float *c, int64_t ldc)
+{
+    __m512 acc[4][24];
+#pragma GCC unroll 4
+    for (int v = 0; v < MV; v++)
+#pragma GCC unroll 24
+        for (int j = 0; j < NR; j++) acc[v][j] = _mm512_setzero_ps();
+    for (int kp = 0; kp < KP; kp++) {
+        __m512i a[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < MV; v++) a[v] = _mm512_load_si512(ap + kp * 16 * MV + 16 * v);
+#pragma GCC unroll 24
+        for (int j = 0; j < NR; j++) {
+            const __m512i b = _mm512_set1_epi32((int)bp[j * KP + kp]);
+#pragma GCC unroll 4
+            for (int v = 0; v < MV; v++) acc[v][j] = dot(acc[v][j], a[v], b);
+        }
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < MV; v++) {
+        const __m512 sv = _mm512_loadu_ps(sa + 16 * v);
+#pragma GCC unroll 24
+        for (int j = 0; j < NR; j++) {
+            float *cp = c + j * ldc + 16 * v;
+            const __m512 sc = _mm512_mul_ps(sv, _mm512_set1_ps(sbc[j]));
+            _mm512_store_ps(cp, _mm512_fmadd_ps(acc[v][j], sc, _mm512_load_ps(cp)));
+        }
+    }
+}
+
+/* Columns [0, ncols) of one K block against one panel of h rows, NR columns at a time. */
+static void panel_pass(int64_t h, const uint32_t *ap, const uint32_t *bbuf, const float *sa, const float *sbc,
+                       int64_t ncols, float *c, int64_t ldc)
+{
+    switch (h) {
+    case 64:
+        for (int64_t j = 0; j < ncols; j += 6) micro(4, 6, ap, bbuf + j * KP, sa, sbc + j, c + j * ldc, ldc);
+        break;
+    case 48:
+        for (int64_t j = 0; j < ncols; j += 8) micro(3, 8, ap, bbuf + j * KP, sa, sbc + j, c + j * ldc, ldc);
+        break;
+    case 32:
+        for (int64_t j = 0; j < ncols; j += 12) micro(2, 12, ap, bbuf + j * KP, sa, sbc + j, c + j * ldc, ldc);
+        break;
+    default:
+        for (int64_t j = 0; j < ncols; j += 24) micro(1, 24, ap, bbuf + j * KP, sa, sbc + j, c + j * ldc, ldc);
+        break;
+    }
+}
+
+/* Columns per microkernel call for a panel of h rows. */
+static int64_t panel_nr(int64_t h) { return h == 64 ? 6 : h == 48 ? 8 : h == 32 ? 12 : 24; }
+
+/* Decodes K block kb of weight rows [n, n + cnt) into rows of dst (64 pairs each) and
+ * their b scales into sbc; prefetches the rows `ahead` blocks further on. */
+static inline void decode_block(const dec_tabs *t, const cpu_gemm_sub *s, int64_t n, int64_t cnt, int64_t kb,
+                                int64_t ahead, uint32_t *dst, float *sbc)
+{
+    const int64_t k0 = kb * 128, nkb = (s->K + 127) / 128;
+    for (int64_t j = 0; j < cnt; j++) {
+        const uint8_t *br = s->b + (n + j) * s->ldb + k0;
+        dec_row(t, br, s->K - k0, 128, (uint16_t *)(dst + j * KP));
+        if (kb + ahead < nkb) {
+            _mm_prefetch((const char *)(br + 128 * ahead), _MM_HINT_T1);
+            _mm_prefetch((const char *)(br + 128 * ahead + 64), _MM_HINT_T1);
+        }
+        sbc[j] = s->sb[((n + j) / 128) * s->sb_n + kb * s->sb_k];
+    }
+}
+
+/* Task of one panel (at most 64 rows, as in decode-sized M): NR weight rows at a time
+ * over all of K, so the weights stream as NR sequential rows (hardware prefetch follows
+ * them; software prefetch runs 4 blocks ahead) and the NR x h totals stay in L1. */
+static void tile_one_panel(const dec_tabs *t, const cpu_gemm_sub *s, int64_t m0, int64_t n0, int64_t ncols,
+                           uint32_t *bbuf, float *sbc, float *c, int64_t ldc)
+{
+    const int64_t nkb = (s->K + 127) / 128, p = m0 / PM;
+    const int64_t cnt = s->M - m0 < PM ? s->M - m0 : PM, h = (cnt + 15) / 16 * 16, nr = panel_nr(h);
+    const uint32_t *apk = (const uint32_t *)s->apk + p * nkb * PANEL_U32;
+    for (int64_t j0 = 0; j0 < ncols; j0 += nr) {
+        const int64_t jn = ncols - j0 < nr ? ncols - j0 : nr;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            decode_block(t, s, n0 + j0, jn, kb, 4, bbuf, sbc);
+            const uint32_t *blk = apk + kb * PANEL_U32;
+            panel_pass(h, blk, bbuf, (const float *)blk + KP * PM, sbc, nr, c + j0 * ldc, ldc);
+        }
+    }
+}
+
+/* Task [m0, m1) x [n0, n1): per K block, the task's weight rows are decoded once into
+ * bbuf (L2) and every panel of the task's rows runs against them; totals live in c,
+ * column-major [n][m], and are transposed into D at the end. The next K block of the
+ * weight rows is prefetched while the current one is computed. */
+static int avx512_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    pthread_once(&tab_once, tab_build);
+    const dec_tabs t = tabs_load();
+    const int64_t K = s->K, nkb = (K + 127) / 128;
+    const int64_t ncols = n1 - n0, ncp = (ncols + N_GRAIN - 1) / N_GRAIN * N_GRAIN;
+    const int64_t ldc = (m1 - m0 + 15) / 16 * 16;
+    uint32_t *bbuf = dsk_cpu_scratch(0, sizeof(uint32_t) * (size_t)(ncp * KP));
+    float *c = dsk_cpu_scratch(1, sizeof(float) * (size_t)(ncp * ldc));
+    float *sbc = dsk_cpu_scratch(2, sizeof(float) * (size_t)ncp);
+    if (!bbuf || !c || !sbc) return -1;
+    memset(c, 0, sizeof(float) * (size_t)(ncp * ldc));
+    memset(bbuf + ncols * KP, 0, sizeof(uint32_t) * (size_t)((ncp - ncols) * KP));
+    for (int64_t j = ncols; j < ncp; j++) sbc[j] = 0.0f;
+    if (m1 - m0 <= PM) {
+        tile_one_panel(&t, s, m0, n0, ncols, bbuf, sbc, c, ldc);
+    } else {
+        const uint32_t *apk = s->apk;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            decode_block(&t, s, n0, ncols, kb, 1, bbuf, sbc);
+            for (int64_t r = m0; r < m1; r += PM) {
+                const int64_t p = r / PM, cnt = s->M - r < PM ? s->M - r : PM, h = (cnt + 15) / 16 * 16;
+                const uint32_t *blk = apk + (p * nkb + kb) * PANEL_U32;
+                panel_pass(h, blk, bbuf, (const float *)blk + KP * PM, sbc, ncols, c + (r - m0), ldc);
+            }
+        }
+    }
+    for (int64_t m = m0; m < m1; m++)
+        for (int64_t j = 0; j < ncols; j++)
+            dsk_cpu_store_out(s->d, m * s->ldd + n0 + j, s->d_bf16, c[j * ldc + (m - m0)]);
     return 0;
 }
 
 const cpu_gemm_kernels dsk_cpu_gemm_avx512bf16 = {
     .isa_name = "avx512bf16", .isa = DSK_CPU_AVX512BF16,
     .decode_max_m = DEC_MAX_M, .decode = avx512_decode,
-    .tile_m = MC, .tile_n = NC, .tile = avx512_tile,
+    .tile_m = MC, .tile_n = NC, .tile_n_grain = N_GRAIN, .tile = avx512_tile,
+    .pack_m = PM, .pack_a_bytes = avx512_pack_bytes, .pack_a = avx512_pack_a,
 };
