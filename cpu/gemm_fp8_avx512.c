@@ -88,16 +88,33 @@ static inline __m512 dot(__m512 acc, __m512i a, __m512i b)
     return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
 
-static inline void store_row(const cpu_gemm_sub *s, int64_t m, int64_t n0, int64_t cnt, const float *v)
+/* In-register transpose of a 16 x 16 block of 32-bit elements: r[i] (row i) becomes
+ * column i. Two unpack stages build, per 128-bit lane, 4 x 4 transposed blocks; two
+ * 128-bit-lane shuffle stages move those blocks into place (64 shuffles in all). */
+static inline __attribute__((always_inline)) void tr16x16(__m512i r[16])
 {
-    if (s->d_bf16) {
-        uint16_t *d = (uint16_t *)s->d + m * s->ldd + n0;
-        int64_t j = 0;
-        for (; j + 16 <= cnt; j += 16)
-            _mm256_storeu_si256((__m256i *)(d + j), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(v + j)));
-        for (; j < cnt; j++) dsk_cpu_store_out(d, j, 1, v[j]);
-    } else {
-        memcpy((float *)s->d + m * s->ldd + n0, v, sizeof(float) * (size_t)cnt);
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {   /* r[4g + c], lane L: column 4L + c of rows 4g..4g+3 */
+        r[4 * g] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        r[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        r[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        r[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        t[c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0x88);        /* lanes 0, 2 of groups 0, 1 */
+        t[4 + c] = _mm512_shuffle_i32x4(r[c], r[4 + c], 0xdd);    /* lanes 1, 3 of groups 0, 1 */
+        t[8 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0x88);
+        t[12 + c] = _mm512_shuffle_i32x4(r[8 + c], r[12 + c], 0xdd);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(t[c], t[8 + c], 0xdd);
+        r[4 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(t[4 + c], t[12 + c], 0xdd);
     }
 }
 
@@ -183,22 +200,31 @@ static int avx512_pack_a(const cpu_gemm_sub *s, void *dst, int64_t p)
 {
     pthread_once(&tab_once, tab_build);
     const dec_tabs t = tabs_load();
-    const int64_t K = s->K, nkb = (K + 127) / 128, Kp = nkb * 128;
+    const int64_t K = s->K, nkb = (K + 127) / 128;
     const int64_t r0 = p * PM, cnt = s->M - r0 < PM ? s->M - r0 : PM, h = (cnt + 15) / 16 * 16;
-    uint16_t *row = dsk_cpu_scratch(0, sizeof(uint16_t) * (size_t)Kp);
-    if (!row) return -1;
-    const uint32_t *row32 = (const uint32_t *)row;
+    uint32_t *rows = dsk_cpu_scratch(0, sizeof(uint32_t) * 16 * KP);   /* 16 rows of one K block */
+    if (!rows) return -1;
     uint32_t *base = (uint32_t *)dst + p * nkb * PANEL_U32;
-    for (int64_t i = 0; i < h; i++) {
-        if (i < cnt) dec_row(&t, s->a + (r0 + i) * s->lda, K, Kp, row);
-        else memset(row, 0, sizeof(uint16_t) * (size_t)Kp);
-        const float *sa = s->sa + (r0 + i) * s->sa_m;
-        for (int64_t kb = 0; kb < nkb; kb++) {
-            uint32_t *blk = base + kb * PANEL_U32;
-            const uint32_t *src = row32 + kb * KP;
-            for (int kp = 0; kp < KP; kp++) blk[kp * h + i] = src[kp];
-            ((float *)blk)[KP * PM + i] = i < cnt ? sa[kb * s->sa_k] : 0.0f;
+    for (int64_t kb = 0; kb < nkb; kb++) {
+        uint32_t *blk = base + kb * PANEL_U32;
+        for (int64_t rb = 0; rb < h; rb += 16) {
+            /* 16 rows decoded (zero past M), then 16 x 16 transposes: pair kp of rows
+             * rb..rb+15 lands in one vector at blk[kp * h + rb]. */
+            for (int64_t i = 0; i < 16; i++) {
+                if (rb + i < cnt)
+                    dec_row(&t, s->a + (r0 + rb + i) * s->lda + kb * 128, K - kb * 128, 128, (uint16_t *)(rows + i * KP));
+                else
+                    memset(rows + i * KP, 0, sizeof(uint32_t) * KP);
+            }
+            for (int q = 0; q < KP; q += 16) {
+                __m512i r[16];
+                for (int i = 0; i < 16; i++) r[i] = _mm512_load_si512(rows + i * KP + q);
+                tr16x16(r);
+                for (int i = 0; i < 16; i++) _mm512_store_si512(blk + (q + i) * h + rb, r[i]);
+            }
         }
+        float *sad = (float *)blk + KP * PM;
+        for (int64_t i = 0; i < h; i++) sad[i] = i < cnt ? s->sa[(r0 + i) * s->sa_m + kb * s->sa_k] : 0.0f;
     }
     return 0;
 }
@@ -300,6 +326,31 @@ static void tile_one_panel(const dec_tabs *t, const cpu_gemm_sub *s, int64_t m0,
     }
 }
 
+/* D[m0..m1)[n0..n0+ncols) from the column-major totals c (column j at c + j * ldc, with
+ * ldc and the buffer padded so that every 16 x 16 block can be read): 16 x 16
+ * transposes, masked row stores (bf16: vcvtneps2bf16, round to nearest even). */
+static void store_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0, int64_t ncols, const float *c,
+                       int64_t ldc)
+{
+    for (int64_t j = 0; j < ncols; j += 16) {
+        const __mmask16 mk = (__mmask16)(ncols - j >= 16 ? 0xffff : (1u << (ncols - j)) - 1);
+        for (int64_t m = m0; m < m1; m += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_castps_si512(_mm512_load_ps(c + (j + i) * ldc + (m - m0)));
+            tr16x16(r);
+            const int rows = m1 - m < 16 ? (int)(m1 - m) : 16;
+            for (int i = 0; i < rows; i++) {
+                const __m512 v = _mm512_castsi512_ps(r[i]);
+                if (s->d_bf16)
+                    _mm256_mask_storeu_epi16((uint16_t *)s->d + (m + i) * s->ldd + n0 + j, mk,
+                                             (__m256i)_mm512_cvtneps_pbh(v));
+                else
+                    _mm512_mask_storeu_ps((float *)s->d + (m + i) * s->ldd + n0 + j, mk, v);
+            }
+        }
+    }
+}
+
 /* Task [m0, m1) x [n0, n1): per K block, the task's weight rows are decoded once into
  * bbuf (L2) and every panel of the task's rows runs against them; totals live in c,
  * column-major [n][m], and are transposed into D at the end. The next K block of the
@@ -312,7 +363,7 @@ static int avx512_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0
     const int64_t ncols = n1 - n0, ncp = (ncols + N_GRAIN - 1) / N_GRAIN * N_GRAIN;
     const int64_t ldc = (m1 - m0 + 15) / 16 * 16;
     uint32_t *bbuf = dsk_cpu_scratch(0, sizeof(uint32_t) * (size_t)(ncp * KP));
-    float *c = dsk_cpu_scratch(1, sizeof(float) * (size_t)(ncp * ldc));
+    float *c = dsk_cpu_scratch(1, sizeof(float) * (size_t)((ncp + 16) * ldc));   /* + 16: store_tile's reads */
     float *sbc = dsk_cpu_scratch(2, sizeof(float) * (size_t)ncp);
     if (!bbuf || !c || !sbc) return -1;
     memset(c, 0, sizeof(float) * (size_t)(ncp * ldc));
@@ -331,9 +382,7 @@ static int avx512_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0
             }
         }
     }
-    for (int64_t m = m0; m < m1; m++)
-        for (int64_t j = 0; j < ncols; j++)
-            dsk_cpu_store_out(s->d, m * s->ldd + n0 + j, s->d_bf16, c[j * ldc + (m - m0)]);
+    store_tile(s, m0, m1, n0, ncols, c, ldc);
     return 0;
 }
 
