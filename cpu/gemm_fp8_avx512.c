@@ -12,15 +12,27 @@
  * vdpbf16ps multiplies bf16 pairs and adds into f32 lanes. Per 128-wide K block the
  * f32 partial is scaled by a_scale * b_scale and added to an f32 total.
  *
- * Decode path (M <= 16): dot-product form. Four weight rows are decoded per 128-K block
+ * Decode path (M <= 8): dot-product form. Four weight rows are decoded per 128-K block
  * (16 zmm), every activation row (pre-decoded to bf16, zero-padded) is dotted with
- * them; weights are read from memory exactly once. Totals live in a small L1 array;
- * each is reduced horizontally once at the end.
+ * them; weights are read from memory exactly once. Totals live in a small L1 array; each is
+ * reduced horizontally once at the end. Bandwidth-bound up to M = 8 (16 flop per weight
+ * byte); past that the prefill path is faster (measured: docs/PERFORMANCE.md).
  *
- * Prefill path: GEMM in the BLIS arrangement. Per task (192 x 256 of D) and per 512-wide
- * K slice, A is packed into 6-row panels of bf16 pairs and B (decoded once per slice)
- * into 64-column panels, pairs interleaved for vdpbf16ps; the 6x64 microkernel keeps
- * 24 zmm accumulators, broadcasts one A pair per row and loads 4 B vectors per K pair. */
+ * Prefill path (M > 8), with the weights as the broadcast operand so that neither
+ * operand needs a transpose in the hot loop:
+ *  - activations are packed once per GEMM (pack_a, all workers): 64-row panels, per
+ *    128-wide K block [64 pairs][h rows] of bf16 pairs (16 x 16 transposes), h the
+ *    panel's rows rounded up to 16, plus the panel's a scales;
+ *  - a task is up to 256 rows x 192 columns; per K block it decodes its weight rows
+ *    once (row-major bf16, 256 bytes a row, no transpose) and runs every panel against
+ *    them; a one-panel task (M <= 64) instead walks NR weight rows over all of K, so
+ *    the weights stream sequentially;
+ *  - the microkernel MV x NR (4x6, 3x8, 2x12, 1x24 for 64/48/32/16-row panels) keeps
+ *    24 zmm accumulators for 16 MV rows x NR columns, loads MV activation vectors and
+ *    broadcasts one pair of each weight row per K pair: MV loads + NR broadcasts per
+ *    24 vdpbf16ps. One K block (64 pairs) per call; the block's scales are applied to
+ *    the column-major f32 totals (L2), which are transposed into D at the end.
+ *  The activation panel's K block (16 KiB) stays in L1 while the columns stream by. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <string.h>
@@ -119,7 +131,7 @@ static inline __attribute__((always_inline)) void tr16x16(__m512i r[16])
 }
 
 /* ---- decode path ---- */
-#define DEC_MAX_M 4
+#define DEC_MAX_M 8
 
 static int avx512_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
 {
