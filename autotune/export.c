@@ -140,9 +140,10 @@ dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase p
         free(ptx);
         int have_cubin = 0;
         if (!st && ptxas) {
-            char cmd[13000];
-            snprintf(cmd, sizeof cmd, "'%s' -arch=%s -o '%s' '%s' > '%s.log' 2>&1", ptxas, g->arch, cpath, ppath, cpath);
-            have_cubin = system(cmd) == 0;
+            char cmd[16384];
+            int len = snprintf(cmd, sizeof cmd, "'%s' -arch=%s -o '%s' '%s' > '%s.log' 2>&1", ptxas, g->arch, cpath,
+                               ppath, cpath);
+            have_cubin = len > 0 && (size_t)len < sizeof cmd && system(cmd) == 0;
             if (have_cubin) {
                 snprintf(cmd, sizeof cmd, "%s.log", cpath);
                 unlink(cmd);
