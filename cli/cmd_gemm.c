@@ -158,6 +158,8 @@ int dsk_cmd_gemm(int argc, char **argv)
         free(got);
         pass = c.nonfinite == 0 && c.diff <= tol;
     }
+    /* on emu: devices the time is the emulator's CPU time, not a GPU's */
+    int emulated = !strcmp(dsk_device_get_props(dev)->backend, "emu");
     double flops = 2.0 * M * N * K, bytes = (double)M * K + (double)N * K + (double)M * N * dsk_dtype_size(dt);
     if (json) {
         printf("{\"backend\": ");
@@ -175,6 +177,8 @@ int dsk_cmd_gemm(int argc, char **argv)
             printf(", \"median_us\": %.2f, \"tflops\": %.4f, \"gbps\": %.3f", median_us, flops / median_us * 1e-6,
                    bytes / median_us * 1e-3);
         else printf(", \"median_us\": null, \"first_run_us\": %.2f", first_us);
+        printf(", \"timing\": \"%s\"", emulated ? "emulator wall clock on the CPU, not a GPU measurement"
+                                                  : "wall clock on the device");
         printf("}\n");
     } else {
         printf("gemm_fp8 %lldx%lldx%lld on %s, kernel %s, out %s\n", (long long)M, (long long)N, (long long)K,
@@ -183,7 +187,10 @@ int dsk_cmd_gemm(int argc, char **argv)
             printf("  check vs reference: diff %.3e (tolerance %.0e), max_rel_err %.3e  %s\n"
                    "  vs unquantized f32 product: diff %.3e (FP8 quantization error)\n",
                    c.diff, tol, c.max_rel_err, pass ? "PASS" : "FAIL", cu.diff);
-        if (median_us >= 0)
+        if (median_us >= 0 && emulated)
+            printf("  emulator wall clock: median %.1f us over %lld runs (CPU time of the emulation, not a GPU "
+                   "measurement; see dsk tune for predicted GPU time)\n", median_us, (long long)bench);
+        else if (median_us >= 0)
             printf("  measured: median %.1f us over %lld runs, %.2f GFLOP/s, %.2f GB/s\n", median_us, (long long)bench,
                    flops / median_us * 1e-3, bytes / median_us * 1e-3);
         else printf("  first run %.1f us (use --bench N for a median)\n", first_us);
