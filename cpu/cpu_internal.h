@@ -44,22 +44,33 @@ typedef struct cpu_gemm_sub {
     const float *sb; int64_t sb_n, sb_k;        /* b_scale[nb*sb_n + kb*sb_k], nb = n/128 */
     void *d; int64_t ldd; int d_bf16;           /* d[m*ldd + n], f32 or bf16 */
     int64_t M, N, K;
+    const void *apk;   /* the level's packed activations (pack_a), NULL for levels without */
 } cpu_gemm_sub;
 
-/* Per-worker scratch, grown on demand, kept for the thread's life. */
+/* Per-thread scratch in slots 0..7, grown on demand, kept for the thread's life. Kernels
+ * running as pool tasks use 0..3; 4..7 belong to the op's calling thread. */
 void *dsk_cpu_scratch(int slot, size_t bytes);
 
-/* One ISA level's GEMM kernels. decode handles rows [0, M) for n in [n0, n1) when
- * M <= decode_max_m (n0 a multiple of 4); tile handles any [m0, m1) x [n0, n1) (n0 a
- * multiple of tile_n, which divides 128 or is a multiple of it). Both return 0, or -1
- * when their scratch could not be allocated. */
+/* One ISA level's GEMM kernels.
+ * decode (optional): rows [0, M) for n in [n0, n1) when M <= decode_max_m (n0 a
+ *   multiple of 4).
+ * tile: any [m0, m1) x [n0, n1); m0 a multiple of tile_m; n0 a multiple of tile_n,
+ *   or, when tile_n_grain != 0, of tile_n_grain (the framework then picks the task
+ *   width per sub-problem, a multiple of the grain up to tile_n, to balance workers).
+ * pack_a (optional): before any tile of a sub-problem runs, the framework calls
+ *   pack_a(s, dst, p) for every panel p of pack_m rows (in parallel), dst holding
+ *   pack_a_bytes(s) bytes, 64-byte aligned, then sets s->apk = dst for the tiles.
+ * All return 0, or -1 when their scratch could not be allocated. */
 typedef struct cpu_gemm_kernels {
     const char *isa_name;
     dsk_cpu_isa isa;
     int decode_max_m;
     int (*decode)(const cpu_gemm_sub *s, int64_t n0, int64_t n1);
-    int64_t tile_m, tile_n;
+    int64_t tile_m, tile_n, tile_n_grain;
     int (*tile)(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+    int64_t pack_m;
+    size_t (*pack_a_bytes)(const cpu_gemm_sub *s);
+    int (*pack_a)(const cpu_gemm_sub *s, void *dst, int64_t panel);
 } cpu_gemm_kernels;
 
 extern const cpu_gemm_kernels dsk_cpu_gemm_avx512bf16;

@@ -113,7 +113,7 @@ static void tables_build(void)
 void dsk_cpu_tables_init(void) { pthread_once(&tables_once, tables_build); }
 
 /* ---- per-thread scratch ---- */
-#define SCRATCH_SLOTS 4
+#define SCRATCH_SLOTS 8
 static _Thread_local struct { void *p; size_t n; } scratch[SCRATCH_SLOTS];
 
 void *dsk_cpu_scratch(int slot, size_t bytes)

@@ -65,6 +65,24 @@ typedef struct gemm_plan {
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* Task width for a level with a column grain: the multiple of the grain up to tile_n
+ * whose task count spreads most evenly over the workers (cost: rounds of tasks times
+ * columns per task, plus a small per-task charge). */
+static int64_t balanced_tile_n(const cpu_gemm_kernels *k, int64_t M, int64_t N, int workers)
+{
+    const int64_t g = k->tile_n_grain, mt = cdiv(M, k->tile_m);
+    int64_t best = k->tile_n, best_cost = -1;
+    for (int64_t tn = k->tile_n; tn >= g; tn -= g) {
+        int64_t tasks = mt * cdiv(N, tn), rounds = cdiv(tasks, workers);
+        int64_t cost = rounds * (tn + 8);
+        if (best_cost < 0 || cost < best_cost) {
+            best_cost = cost;
+            best = tn;
+        }
+    }
+    return best;
+}
+
 static void plan_shape(gemm_plan *p, int64_t i, int workers)
 {
     const cpu_gemm_sub *s = &p->subs[i];
@@ -82,9 +100,65 @@ static void plan_shape(gemm_plan *p, int64_t i, int workers)
     } else {
         p->use_decode[i] = 0;
         p->tile_m[i] = k->tile_m;
-        p->tile_n[i] = k->tile_n;
+        p->tile_n[i] = k->tile_n_grain ? balanced_tile_n(k, s->M, s->N, workers) : k->tile_n;
     }
     p->tiles_n[i] = cdiv(s->N, p->tile_n[i]);
+}
+
+/* pack_a tasks: panel t of the sub-problem holding it. */
+typedef struct pack_plan {
+    gemm_plan *g;
+    int64_t *first;   /* [n_subs + 1]: first panel task of each sub-problem */
+    char **dst;       /* [n_subs]: its packed buffer (NULL: not packed) */
+} pack_plan;
+
+static void pack_task(void *ctx, int64_t t, int worker)
+{
+    pack_plan *pp = ctx;
+    int64_t lo = 0, hi = pp->g->n_subs - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (pp->first[mid] <= t) lo = mid;
+        else hi = mid - 1;
+    }
+    if (pp->g->k->pack_a(&pp->g->subs[lo], pp->dst[lo], t - pp->first[lo])) atomic_store(&pp->g->failed, 1);
+}
+
+/* Runs pack_a over every prefill sub-problem into the calling thread's scratch. */
+static dsk_status pack_all(gemm_plan *p, dsk_threadpool *pool)
+{
+    const cpu_gemm_kernels *k = p->k;
+    pack_plan pp = {p, malloc(sizeof(int64_t) * (size_t)(p->n_subs + 1)), malloc(sizeof(char *) * (size_t)(p->n_subs + 1))};
+    dsk_status st = DSK_OK;
+    if (!pp.first || !pp.dst) {
+        st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_gemm_fp8 (cpu): packing plan");
+        goto done;
+    }
+    size_t total = 0;
+    pp.first[0] = 0;
+    for (int64_t i = 0; i < p->n_subs; i++) {
+        size_t b = p->use_decode[i] ? 0 : (k->pack_a_bytes(&p->subs[i]) + 63) & ~(size_t)63;
+        pp.dst[i] = (char *)(uintptr_t)total;
+        total += b;
+        pp.first[i + 1] = pp.first[i] + (b ? cdiv(p->subs[i].M, k->pack_m) : 0);
+    }
+    if (!total) goto done;
+    char *buf = dsk_cpu_scratch(4, total);
+    if (!buf) {
+        st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_gemm_fp8 (cpu): packed activations (%zu bytes)", total);
+        goto done;
+    }
+    for (int64_t i = 0; i < p->n_subs; i++) {
+        pp.dst[i] = buf + (uintptr_t)pp.dst[i];
+        if (!p->use_decode[i]) p->subs[i].apk = pp.dst[i];
+    }
+    dsk_threadpool_run(pool, pp.first[p->n_subs], pack_task, &pp);
+    if (atomic_load(&p->failed))
+        st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_gemm_fp8 (cpu): per-worker scratch allocation failed");
+done:
+    free(pp.first);
+    free(pp.dst);
+    return st;
 }
 
 static void gemm_task(void *ctx, int64_t t, int worker)
@@ -241,6 +315,10 @@ dsk_status dsk_cpu_gemm_fp8(dsk_device *dev, const dsk_gemm_fp8_args *a)
     snprintf(kname, sizeof kname, "gemm_fp8_cpu_%s%s", p.k->isa_name,
              !p.k->decode ? "" : !any ? "" : all_decode ? "_decode" : "_prefill");
     dsk_device_set_kernel(dev, kname);
+    if (p.k->pack_a && !all_decode) {
+        st = pack_all(&p, pool);
+        if (st != DSK_OK) goto done;
+    }
     dsk_threadpool_run(pool, p.task_start[p.n_subs], gemm_task, &p);
     if (atomic_load(&p.failed))
         st = dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_gemm_fp8 (cpu): per-worker scratch allocation failed");

@@ -193,16 +193,26 @@ static void run_level(dsk_cpu_isa isa)
 {
     dsk_cpu_isa_set_cap(isa);
     uint64_t id = (uint64_t)isa * 1000;
-    /* decode shapes (M <= 16): ragged N (not a multiple of 4 or 128) and K (not of 64/128) */
+    /* decode shapes (M <= 8 at avx512bf16): ragged N (not a multiple of 4 or 128) and K
+     * (not of 64/128) */
     dense_case(1, 257, 1000, DSK_BF16, 0, id++);
     dense_case(4, 131, 7168 / 4, DSK_F32, 0, id++);
-    dense_case(16, 130, 129, DSK_BF16, 1, id++);
     dense_case(3, 5, 63, DSK_F32, 1, id++);
-    /* prefill shapes: M not a multiple of 6, tiles crossing 192 rows / 128 columns / 512 K */
+    /* one-panel prefill (9 <= M <= 64 at avx512bf16; panel heights 16, 32, 48, 64): N not
+     * a multiple of the 24-column grain */
+    dense_case(8, 75, 256, DSK_F32, 0, id++);
+    dense_case(9, 75, 256, DSK_F32, 0, id++);
+    dense_case(16, 130, 129, DSK_BF16, 1, id++);
+    dense_case(12, 49, 384, DSK_BF16, 0, id++);
     dense_case(17, 200, 300, DSK_F32, 0, id++);
-    dense_case(203, 150, 700, DSK_BF16, 1, id++);
+    dense_case(33, 97, 640, DSK_F32, 1, id++);
     dense_case(64, 256, 1024, DSK_F32, 0, id++);
-    dense_case(40, 300, 600, DSK_BF16, 0, id++);   /* crosses the 256-column task block */
+    /* prefill over several panels and tasks: last panel partial, tasks crossing 256 rows
+     * and 192 columns */
+    dense_case(203, 150, 700, DSK_BF16, 1, id++);
+    dense_case(40, 300, 600, DSK_BF16, 0, id++);
+    dense_case(300, 61, 200, DSK_F32, 1, id++);
+    dense_case(530, 410, 130, DSK_BF16, 0, id++);
     contiguous_case(150, 136, 384, 4, id++);
     masked_case(4, 20, 100, 200, id++);
     masked_case(3, 7, 129, 130, id++);
