@@ -44,6 +44,7 @@ static int parse_dim3(const char *s, unsigned d[3])
 
 typedef struct arg_val {
     uint8_t bytes[8];
+    size_t size;        /* bytes the spec provides: 4 or 8 */
     void *buf;
     size_t buf_bytes;
 } arg_val;
@@ -69,19 +70,21 @@ static int parse_arg(const char *spec, arg_val *a)
             }
         }
         memcpy(a->bytes, &a->buf, sizeof(void *));
+        a->size = sizeof(void *);
         return 0;
     }
     if (!strncmp(spec, "f32", n) || !strncmp(spec, "f64", n)) {
         double d = strtod(v, &end);
         if (*end) return -1;
-        if (spec[1] == '3') { float f = (float)d; memcpy(a->bytes, &f, 4); }
-        else memcpy(a->bytes, &d, 8);
+        if (spec[1] == '3') { float f = (float)d; memcpy(a->bytes, &f, 4); a->size = 4; }
+        else { memcpy(a->bytes, &d, 8); a->size = 8; }
         return 0;
     }
     if (!strncmp(spec, "i32", n) || !strncmp(spec, "u32", n) || !strncmp(spec, "i64", n) || !strncmp(spec, "u64", n)) {
         long long i = strtoll(v, &end, 0);
         if (*end) return -1;
         memcpy(a->bytes, &i, 8);  /* little endian: the low 4 bytes are the 32-bit value */
+        a->size = spec[1] == '3' ? 4 : 8;
         return 0;
     }
     return -1;
@@ -174,7 +177,17 @@ static int cmd_run(int argc, char **argv)
         return 2;
     }
     void *params[64];
-    for (int i = 0; i < nargs; i++) params[i] = args[i].bytes;
+    for (int i = 0; i < nargs; i++) {
+        size_t want = dsk_emu_kernel_param_size(m, kernel, i);
+        if (want != args[i].size) {
+            fprintf(stderr, "dsk emu run: parameter %d of %s is %zu bytes, --arg %d gives %zu "
+                    "(parameters other than 4/8-byte scalars and pointers, e.g. tensor maps, cannot be given here)\n",
+                    i, kernel, want, i, args[i].size);
+            dsk_emu_module_free(m);
+            return 2;
+        }
+        params[i] = args[i].bytes;
+    }
     dsk_emu_target tgt;
     if ((s = dsk_emu_target_for(gpu, &tgt, NULL)) != DSK_OK) {
         dsk_emu_module_free(m);

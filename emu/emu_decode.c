@@ -157,7 +157,7 @@ static int is_ignorable(const char *p)
         "L1::evict_last", "L2::evict_normal", "L2::evict_first", "L2::evict_last",
         "L2::cache_hint", "L2::64B", "L2::128B", "L2::256B", "L2::evict_unchanged",
         "L2::no_allocate", "unified", "mmio", "proxy", "async", "tile", "im2col_no_offs",
-        "mbarrier::complete_tx::bytes", "bulk_group", "read", "full", "exclusive", NULL};
+        "mbarrier::complete_tx::bytes", "bulk_group", "read", "full", "exclusive", "prefetch", "L2", NULL};
     for (int i = 0; ok[i]; i++)
         if (strcmp(p, ok[i]) == 0) return 1;
     return 0;
@@ -757,6 +757,21 @@ static int dec_cp(dec *D)
         if (nops_is(D, 1, 1)) return -1;
         if ((in->s[0] = mem(D, OPD(D, 0), &in->imm)) < 0) return -1;
         in->ns = 1;
+        return 0;
+    }
+    if (D->nparts >= 2 && strcmp(D->parts[1], "bulk") == 0 && has(D, "prefetch")) {
+        /* cp.async.bulk.prefetch(.tensor): an L2 hint, no architectural effect; operands are
+         * still decoded (and read) */
+        in->op = OP_NOP;
+        for (int i = 0; i < D->nops; i++) {
+            raw *r = &D->pool[OPD(D, i)];
+            if (r->kind == RO_MEM) {
+                if (mem(D, OPD(D, i), &in->imm) < 0) return -1;
+                if (r->tvec >= 0 && list_vec(D, r->tvec, 0, T_S32) < 0) return -1;
+            } else if (src(D, OPD(D, i), T_U64) < 0) {
+                return -1;
+            }
+        }
         return 0;
     }
     if (D->nparts >= 2 && strcmp(D->parts[1], "bulk") == 0) {
