@@ -304,7 +304,7 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
     void *sa_ptr = NULL, *idx_ptr = NULL;
     uint32_t sa_ld = 0;
     if (!s)
-        s = prepare_ascale(drv, ctx, &tb, as, G, rows, kbc, &sa_ptr, &sa_ld);
+        s = prepare_ascale(drv, ctx, &tb, as, masked ? G : 1, rows, kbc, &sa_ptr, &sa_ld);  /* groups: masked only */
     if (!s && contig)
         s = check_segments(drv, ctx, g->m_indices, G, t->block_m, name);
     const dsk_tensor *it = contig ? g->m_indices : masked ? g->masked_m : NULL;
