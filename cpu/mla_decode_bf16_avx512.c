@@ -1,7 +1,8 @@
 /* cpu/mla_decode_bf16_avx512.c: MLA decode tile, AVX-512 BF16 level (vdpbf16ps).
  *
- * For up to 16 heads of one sequence, cache rows in blocks of 32 (a block never crosses
- * a 64-row page: tiles start on page boundaries). q and the cache must be bf16 (the
+ * For up to 128 heads of one sequence (a tile), cache rows in blocks of 32 (a block never
+ * crosses a 64-row page: tiles start on page boundaries); each block is read from memory
+ * once and used by every 16-head subgroup while it is in L1/L2. q and the cache must be bf16 (the
  * level declines f32 inputs, which go to the f32 level unrounded) and D even.
  *  - Scores, q.K: q is packed once per tile as [D/2 pairs][16 heads] of bf16 pairs; each
  *    cache row is used as stored, one pair at a time broadcast into vdpbf16ps against
@@ -126,74 +127,88 @@ static int bf16_tile(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int64
 {
     const dsk_tensor *q = jb->a->q;
     const int64_t D = jb->D, dv = jb->dv, np = D / 2, dvp = (dv + 15) / 16 * 16, nh = h1 - h0;
-    uint32_t *qpk = dsk_cpu_scratch(0, sizeof(uint32_t) * (size_t)(np * 16));
-    float *oacc = dsk_cpu_scratch(1, sizeof(float) * (size_t)(16 * dvp));
-    uint32_t *ppk = dsk_cpu_scratch(2, sizeof(uint32_t) * 16 * (BLK / 2) + sizeof(float) * 16);
-    if (!qpk || !oacc || !ppk) return -1;
-    float *alpha_s = (float *)(ppk + 16 * (BLK / 2));
-    for (int64_t h = 0; h < 16; h++) {
+    const int64_t ng = (nh + 15) / 16;   /* 16-head subgroups, all served by each block */
+    uint32_t *qpk = dsk_cpu_scratch(0, sizeof(uint32_t) * (size_t)(ng * np * 16));
+    float *oacc = dsk_cpu_scratch(1, sizeof(float) * (size_t)(ng * 16 * dvp));
+    float *st = dsk_cpu_scratch(2, sizeof(uint32_t) * 16 * (BLK / 2) + sizeof(float) * (size_t)(16 + ng * 32));
+    if (!qpk || !oacc || !st) return -1;
+    uint32_t *ppk = (uint32_t *)st;
+    float *alpha_s = st + 16 * (BLK / 2), *ml = alpha_s + 16;   /* ml: per subgroup m[16], l[16] */
+    for (int64_t h = 0; h < ng * 16; h++) {
+        uint32_t *qg = qpk + (h / 16) * np * 16 + h % 16;
         if (h >= nh) {
-            for (int64_t d = 0; d < np; d++) qpk[d * 16 + h] = 0;
+            for (int64_t d = 0; d < np; d++) qg[d * 16] = 0;
             continue;
         }
         const uint16_t *qr = (const uint16_t *)q->data + b * q->stride[0] + (h0 + h) * q->stride[1];
-        for (int64_t d = 0; d < np; d++) qpk[d * 16 + h] = (uint32_t)ld32(qr + 2 * d);
+        for (int64_t d = 0; d < np; d++) qg[d * 16] = (uint32_t)ld32(qr + 2 * d);
     }
-    memset(oacc, 0, sizeof(float) * (size_t)(16 * dvp));
+    memset(oacc, 0, sizeof(float) * (size_t)(ng * 16 * dvp));
+    for (int64_t g = 0; g < ng; g++) {
+        _mm512_storeu_ps(ml + g * 32, _mm512_set1_ps(-INFINITY));
+        _mm512_storeu_ps(ml + g * 32 + 16, _mm512_setzero_ps());
+    }
     const __m512 scale = _mm512_set1_ps(jb->scale);
     const __m512i ilv = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
                                          21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    __m512 m = _mm512_set1_ps(-INFINITY), l = _mm512_setzero_ps();
     for (int64_t t0 = j0; t0 < j1; t0 += BLK) {
         const int T = j1 - t0 < BLK ? (int)(j1 - t0) : BLK;
         /* rows of the block; rows past T point at the first (their p is 0) */
         const uint16_t *rows[BLK];
         for (int t = 0; t < BLK; t++) rows[t] = dsk_cpu_mla_row(jb, b, t < T ? t0 + t : t0);
-        __m512 s[BLK];
-        for (int t = 0; t < BLK; t += 8) {
-            if (t < T) scores8(qpk, np, rows + t, s + t);
-            for (int i = 0; i < 8; i++) s[t + i] = t + i < T ? _mm512_mul_ps(s[t + i], scale) : _mm512_set1_ps(-INFINITY);
-        }
-        __m512 mn = m;
-        for (int t = 0; t < T; t++) mn = _mm512_max_ps(mn, s[t]);
-        const __m512 alpha = exp512(_mm512_sub_ps(m, mn));
-        __m512 psum = _mm512_setzero_ps();
-        for (int t = 0; t < BLK; t++) {
-            s[t] = exp512(_mm512_sub_ps(s[t], mn));
-            psum = _mm512_add_ps(psum, s[t]);
-        }
-        l = _mm512_fmadd_ps(l, alpha, psum);
-        m = mn;
-        _mm512_storeu_ps(alpha_s, alpha);
-        /* p[t][h] -> per head 32 bf16 (16 pairs of consecutive rows) */
-        tr16x16_ps(s);
-        tr16x16_ps(s + 16);
-        for (int h = 0; h < 16; h++)
-            _mm512_storeu_si512(ppk + h * (BLK / 2), (__m512i)_mm512_cvtne2ps_pbh(s[16 + h], s[h]));
-        const int tps = (T + 1) / 2;
-        for (int64_t c0 = 0; c0 < dvp; c0 += 16) {
-            const __mmask16 mk = (__mmask16)(dv - c0 >= 16 ? 0xffff : (1u << (dv - c0)) - 1);
-            __m512 acc[16];
-            for (int h = 0; h < 16; h++)
-                acc[h] = _mm512_mul_ps(_mm512_load_ps(oacc + h * dvp + c0), _mm512_set1_ps(alpha_s[h]));
-            for (int tp = 0; tp < tps; tp++) {
-                const __m256i va = _mm256_maskz_loadu_epi16(mk, rows[2 * tp] + c0);
-                const __m256i vb = _mm256_maskz_loadu_epi16(mk, rows[2 * tp + 1] + c0);
-                const __m512i v = _mm512_permutexvar_epi16(ilv, _mm512_inserti64x4(_mm512_castsi256_si512(va), vb, 1));
-                for (int h = 0; h < 16; h++) acc[h] = dot(acc[h], v, _mm512_set1_epi32((int)ppk[h * (BLK / 2) + tp]));
+        for (int64_t g = 0; g < ng; g++) {   /* the block's rows stay in L1/L2 across subgroups */
+            const uint32_t *qg = qpk + g * np * 16;
+            float *og = oacc + g * 16 * dvp;
+            __m512 s[BLK];
+            for (int t = 0; t < BLK; t += 8) {
+                if (t < T) scores8(qg, np, rows + t, s + t);
+                for (int i = 0; i < 8; i++)
+                    s[t + i] = t + i < T ? _mm512_mul_ps(s[t + i], scale) : _mm512_set1_ps(-INFINITY);
             }
-            for (int h = 0; h < 16; h++) _mm512_store_ps(oacc + h * dvp + c0, acc[h]);
+            const __m512 m = _mm512_loadu_ps(ml + g * 32), l = _mm512_loadu_ps(ml + g * 32 + 16);
+            __m512 mn = m;
+            for (int t = 0; t < T; t++) mn = _mm512_max_ps(mn, s[t]);
+            const __m512 alpha = exp512(_mm512_sub_ps(m, mn));
+            __m512 psum = _mm512_setzero_ps();
+            for (int t = 0; t < BLK; t++) {
+                s[t] = exp512(_mm512_sub_ps(s[t], mn));
+                psum = _mm512_add_ps(psum, s[t]);
+            }
+            _mm512_storeu_ps(ml + g * 32 + 16, _mm512_fmadd_ps(l, alpha, psum));
+            _mm512_storeu_ps(ml + g * 32, mn);
+            _mm512_storeu_ps(alpha_s, alpha);
+            /* p[t][h] -> per head 32 bf16 (16 pairs of consecutive rows) */
+            tr16x16_ps(s);
+            tr16x16_ps(s + 16);
+            for (int h = 0; h < 16; h++)
+                _mm512_storeu_si512(ppk + h * (BLK / 2), (__m512i)_mm512_cvtne2ps_pbh(s[16 + h], s[h]));
+            const int tps = (T + 1) / 2;
+            for (int64_t c0 = 0; c0 < dvp; c0 += 16) {
+                const __mmask16 mk = (__mmask16)(dv - c0 >= 16 ? 0xffff : (1u << (dv - c0)) - 1);
+                __m512 acc[16];
+#pragma GCC unroll 16
+                for (int h = 0; h < 16; h++)
+                    acc[h] = _mm512_mul_ps(_mm512_load_ps(og + h * dvp + c0), _mm512_set1_ps(alpha_s[h]));
+                for (int tp = 0; tp < tps; tp++) {
+                    const __m256i va = _mm256_maskz_loadu_epi16(mk, rows[2 * tp] + c0);
+                    const __m256i vb = _mm256_maskz_loadu_epi16(mk, rows[2 * tp + 1] + c0);
+                    const __m512i v =
+                        _mm512_permutexvar_epi16(ilv, _mm512_inserti64x4(_mm512_castsi256_si512(va), vb, 1));
+#pragma GCC unroll 16
+                    for (int h = 0; h < 16; h++)
+                        acc[h] = dot(acc[h], v, _mm512_set1_epi32((int)ppk[h * (BLK / 2) + tp]));
+                }
+#pragma GCC unroll 16
+                for (int h = 0; h < 16; h++) _mm512_store_ps(og + h * dvp + c0, acc[h]);
+            }
         }
     }
-    float ms[16], ls[16];
-    _mm512_storeu_ps(ms, m);
-    _mm512_storeu_ps(ls, l);
     for (int64_t h = 0; h < nh; h++) {
-        memcpy(o + h * dv, oacc + h * dvp, sizeof(float) * (size_t)dv);
-        mo[h] = ms[h];
-        lo[h] = ls[h];
+        memcpy(o + h * dv, oacc + (h / 16) * 16 * dvp + (h % 16) * dvp, sizeof(float) * (size_t)dv);
+        mo[h] = ml[(h / 16) * 32 + h % 16];
+        lo[h] = ml[(h / 16) * 32 + 16 + h % 16];
     }
     return 0;
 }
 
-const mla_kernels dsk_cpu_mla_avx512bf16 = {"avx512bf16", DSK_CPU_AVX512BF16, bf16_tile, bf16_declines};
+const mla_kernels dsk_cpu_mla_avx512bf16 = {"avx512bf16", DSK_CPU_AVX512BF16, bf16_tile, bf16_declines, 128};

@@ -3,7 +3,8 @@
  *
  * Variants, best first (DSK_VERBOSE=dispatch prints why each declines):
  *   mla_decode_cpu_avx512bf16  bf16 dot products (vdpbf16ps) for q.K and P.V, f32
- *                           softmax and accumulation; bf16 q and cache only (declines
+ *                           softmax and accumulation, up to 128 heads per task (each
+ *                           cache row read once for all); bf16 q and cache only (declines
  *                           f32 inputs and odd D)
  *   mla_decode_cpu_avx512   f32 FMA over 16-head groups, 4 cache rows at a time (each
  *                           row read once per head group and converted to f32 once)
@@ -64,7 +65,7 @@ static int scalar_tile(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int
     return 0;
 }
 
-static const mla_kernels mla_scalar = {"scalar", DSK_CPU_SCALAR, scalar_tile, NULL};
+static const mla_kernels mla_scalar = {"scalar", DSK_CPU_SCALAR, scalar_tile, NULL, 0};
 static const mla_kernels *const mla_levels[] = {&dsk_cpu_mla_avx512bf16, &dsk_cpu_mla_avx512, &mla_scalar};
 
 typedef struct mla_ctx {
@@ -144,8 +145,6 @@ dsk_status dsk_cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
     j->D = a->q->shape[2];
     j->dv = a->dv;
     j->scale = a->softmax_scale;
-    j->HG = MLA_HEAD_GROUP;
-    j->n_hg = (j->H + j->HG - 1) / j->HG;
     char why[160];
     for (size_t i = 0; i < sizeof mla_levels / sizeof mla_levels[0] && !c.k; i++) {
         char name[64];
@@ -159,6 +158,8 @@ dsk_status dsk_cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
         c.k = mla_levels[i];
     }
     const mla_kernels *k = c.k;
+    j->HG = k->head_group ? k->head_group : MLA_HEAD_GROUP;
+    j->n_hg = (j->H + j->HG - 1) / j->HG;
     int64_t max_pages = a->block_table->shape[1];
     int64_t base = j->B * j->n_hg, splits = (2 * workers + base - 1) / base;
     if (splits > max_pages) splits = max_pages;
