@@ -9,7 +9,7 @@
  *   mla_decode_cpu_avx512   f32 FMA over 16-head groups, 4 cache rows at a time (each
  *                           row read once per head group and converted to f32 once)
  *   mla_decode_cpu_scalar   plain C, f32, online softmax
- * Work: tasks are (sequence, group of 16 heads, KV split); a sequence's pages are split
+ * Work: tasks are (sequence, group of the level's head_group heads, KV split); pages are split
  * so that there are at least two tasks per worker. Each task keeps an unnormalized
  * output, its running max m and sum l (FlashAttention's online softmax, FlashMLA's
  * split-KV); the combine pass rescales the splits by exp(m_s - M) and divides by L. */
