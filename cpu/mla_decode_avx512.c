@@ -92,4 +92,4 @@ static int avx512_tile(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int
     return 0;
 }
 
-const mla_kernels dsk_cpu_mla_avx512 = {"avx512", DSK_CPU_AVX512BF16, avx512_tile};
+const mla_kernels dsk_cpu_mla_avx512 = {"avx512", DSK_CPU_AVX512BF16, avx512_tile, NULL, 0};

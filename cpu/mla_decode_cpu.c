@@ -2,10 +2,14 @@
  * cpu backend: the split over cores, the split-KV combine and the portable C level.
  *
  * Variants, best first (DSK_VERBOSE=dispatch prints why each declines):
+ *   mla_decode_cpu_avx512bf16  bf16 dot products (vdpbf16ps) for q.K and P.V, f32
+ *                           softmax and accumulation, up to 128 heads per task (each
+ *                           cache row read once for all); bf16 q and cache only (declines
+ *                           f32 inputs and odd D)
  *   mla_decode_cpu_avx512   f32 FMA over 16-head groups, 4 cache rows at a time (each
  *                           row read once per head group and converted to f32 once)
  *   mla_decode_cpu_scalar   plain C, f32, online softmax
- * Work: tasks are (sequence, group of 16 heads, KV split); a sequence's pages are split
+ * Work: tasks are (sequence, group of the level's head_group heads, KV split); pages are split
  * so that there are at least two tasks per worker. Each task keeps an unnormalized
  * output, its running max m and sum l (FlashAttention's online softmax, FlashMLA's
  * split-KV); the combine pass rescales the splits by exp(m_s - M) and divides by L. */
@@ -61,8 +65,8 @@ static int scalar_tile(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int
     return 0;
 }
 
-static const mla_kernels mla_scalar = {"scalar", DSK_CPU_SCALAR, scalar_tile};
-static const mla_kernels *const mla_levels[] = {&dsk_cpu_mla_avx512, &mla_scalar};
+static const mla_kernels mla_scalar = {"scalar", DSK_CPU_SCALAR, scalar_tile, NULL, 0};
+static const mla_kernels *const mla_levels[] = {&dsk_cpu_mla_avx512bf16, &dsk_cpu_mla_avx512, &mla_scalar};
 
 typedef struct mla_ctx {
     mla_job jb;
@@ -131,21 +135,9 @@ static void combine_task(void *p, int64_t t, int worker)
 
 dsk_status dsk_cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
 {
-    char why[160];
-    const mla_kernels *k = NULL;
-    for (size_t i = 0; i < sizeof mla_levels / sizeof mla_levels[0] && !k; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "mla_decode_cpu_%s", mla_levels[i]->name);
-        if (dsk_cpu_isa_declines(mla_levels[i]->isa, why, sizeof why)) {
-            dsk_cpu_dispatch_note("mla_decode", name, why);
-            continue;
-        }
-        dsk_cpu_dispatch_note("mla_decode", name, NULL);
-        k = mla_levels[i];
-    }
     dsk_threadpool *pool = dsk_threadpool_default();
     int workers = dsk_threadpool_size(pool);
-    mla_ctx c = {.k = k};
+    mla_ctx c = {0};
     mla_job *j = &c.jb;
     j->a = a;
     j->B = a->q->shape[0];
@@ -153,7 +145,20 @@ dsk_status dsk_cpu_mla_decode(dsk_device *dev, const dsk_mla_decode_args *a)
     j->D = a->q->shape[2];
     j->dv = a->dv;
     j->scale = a->softmax_scale;
-    j->HG = MLA_HEAD_GROUP;
+    char why[160];
+    for (size_t i = 0; i < sizeof mla_levels / sizeof mla_levels[0] && !c.k; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "mla_decode_cpu_%s", mla_levels[i]->name);
+        if (dsk_cpu_isa_declines(mla_levels[i]->isa, why, sizeof why) ||
+            (mla_levels[i]->declines && mla_levels[i]->declines(j, why, sizeof why))) {
+            dsk_cpu_dispatch_note("mla_decode", name, why);
+            continue;
+        }
+        dsk_cpu_dispatch_note("mla_decode", name, NULL);
+        c.k = mla_levels[i];
+    }
+    const mla_kernels *k = c.k;
+    j->HG = k->head_group ? k->head_group : MLA_HEAD_GROUP;
     j->n_hg = (j->H + j->HG - 1) / j->HG;
     int64_t max_pages = a->block_table->shape[1];
     int64_t base = j->B * j->n_hg, splits = (2 * workers + base - 1) / base;

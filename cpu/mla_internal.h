@@ -12,15 +12,23 @@ typedef struct mla_job {
     float scale;
 } mla_job;
 
-/* One level: heads [h0, h1) (at most HG) of sequence b over cache rows [j0, j1):
+/* One level: heads [h0, h1) (at most HG, the level's head_group) of sequence b over cache rows [j0, j1) (j0 a
+ * multiple of DSK_MLA_PAGE_SIZE):
  * o [h1-h0][dv] unnormalized output, m and l per head (running max, sum of exp). */
 typedef struct mla_kernels {
     const char *name;
     dsk_cpu_isa isa;
     int (*tile)(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int64_t j0, int64_t j1, float *o, float *m,
                 float *l);
+    /* Optional: nonzero (with the reason in why) when this level cannot take the job
+     * (dtypes, widths); the next level runs. */
+    int (*declines)(const mla_job *jb, char *why, size_t len);
+    /* Heads per tile (0: MLA_HEAD_GROUP). A level that takes more heads per tile reads
+     * each cache row once for all of them. */
+    int head_group;
 } mla_kernels;
 
+extern const mla_kernels dsk_cpu_mla_avx512bf16;
 extern const mla_kernels dsk_cpu_mla_avx512;
 
 const void *dsk_cpu_mla_row(const mla_job *jb, int64_t b, int64_t j);
