@@ -3,8 +3,8 @@
  * shared memory); caller buffers the emulator did not allocate are registered for the
  * launch, so host tensors work as device tensors (host-memory device). ctx = the dsk_device.
  *
- * The emulator's entry points are weak references: libdsk links whether or not emu/ has
- * landed its implementation, and a launch without it fails with DSK_ERR_UNSUPPORTED saying so. */
+ * The emulator's entry points are strong references: a static link of libdsk must pull emu/'s
+ * objects in (weak references would let the archive drop them and every launch would fail). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,22 +12,6 @@
 #include "core/error.h"
 #include "ptx/gpu_driver.h"
 
-#pragma weak dsk_emu_module_load
-#pragma weak dsk_emu_module_free
-#pragma weak dsk_emu_module_has_kernel
-#pragma weak dsk_emu_launch
-#pragma weak dsk_emu_alloc
-#pragma weak dsk_emu_free
-#pragma weak dsk_emu_register
-#pragma weak dsk_emu_unregister
-#pragma weak dsk_emu_tensor_map_encode_tiled
-
-static dsk_status emu_present(const char *what)
-{
-    if (dsk_emu_module_load && dsk_emu_launch && dsk_emu_alloc && dsk_emu_register)
-        return DSK_OK;
-    return dsk_fail(DSK_ERR_UNSUPPORTED, "%s: the PTX emulator is not built into this libdsk", what);
-}
 
 typedef struct emu_fn {
     dsk_emu_module *m;
@@ -39,7 +23,6 @@ static int drv_cache_key(void *ctx) { return 0; }
 static dsk_status drv_module_load(void *ctx, const char *ptx, const char *source_name, void **module)
 {
     dsk_emu_module *m = NULL;
-    DSK_TRY(emu_present("emu module load"));
     DSK_TRY(dsk_emu_module_load(ptx, source_name, &m));
     *module = m;
     return DSK_OK;
@@ -62,7 +45,6 @@ static dsk_status drv_function_get(void *ctx, void *module, const char *kernel, 
 
 static dsk_status drv_mem_alloc(void *ctx, size_t bytes, void **p)
 {
-    DSK_TRY(emu_present("emu alloc"));
     return dsk_emu_alloc(bytes ? bytes : 1, p);
 }
 static void drv_mem_free(void *ctx, void *p) { dsk_emu_free(p); }
@@ -76,7 +58,6 @@ static dsk_status drv_copy(void *ctx, void *dst, const void *src, size_t n)
 static dsk_status drv_mem_use(void *ctx, const void *ptr, size_t bytes, int *registered)
 {
     *registered = 0;
-    DSK_TRY(emu_present("dsk_gemm_fp8"));
     if (!ptr || !bytes)
         return DSK_OK;
     /* already known to the emulator (its allocation, or another view of a registered buffer):
@@ -112,8 +93,6 @@ static dsk_status drv_tmap(void *ctx, dsk_tensor_map *map, dsk_tma_dtype dtype, 
                            const uint64_t *dims, const uint64_t *strides, const uint32_t *box,
                            const uint32_t *elem_strides, dsk_tma_swizzle swizzle)
 {
-    if (!dsk_emu_tensor_map_encode_tiled)
-        return dsk_fail(DSK_ERR_UNSUPPORTED, "emu: this libdsk's emulator has no TMA tensor maps");
     return dsk_emu_tensor_map_encode_tiled(map, dtype, rank, addr, dims, strides, box, elem_strides, swizzle);
 }
 
