@@ -392,8 +392,8 @@ int emu_exec_mbar(emu_warp *w, const emu_insn *in, uint32_t m, int *block)
     int all_ready = 1, first_wait = -1, wcta = 0, wpar = 0;
     uint32_t woff = 0;
     FOR_LANES(l, m) {
-        int cta;
-        uint32_t off;
+        int cta = 0;
+        uint32_t off = 0;
         if (mbar_locate(w, in, l, in->space, base[l] + (uint64_t)in->imm, &cta, &off)) return -1;
         emu_cta *tc = &L->ctas[cta];
         if (in->sub == 1) {  /* init */

@@ -37,7 +37,7 @@ static void pool_free(pool *p)
 static dsk_status linear(pool *p, const dsk_tensor *x, const dsk_tensor *w, const dsk_tensor *ws, dsk_tensor *y)
 {
     int64_t M = x->shape[0], K = x->shape[1];
-    dsk_tensor *q, *s;
+    dsk_tensor *q = NULL, *s = NULL;
     DSK_TRY(T2(p, DSK_E4M3, M, K, &q));
     DSK_TRY(T2(p, DSK_F32, M, cdiv(K, 128), &s));
     DSK_TRY(dsk_quant_act_fp8_ref(x, q, s));
@@ -64,7 +64,7 @@ static dsk_status swiglu_mlp(pool *p, const dsk_tensor *h, const dsk_tensor *gw,
                              dsk_tensor *out)
 {
     int64_t M = h->shape[0], I = gw->shape[0];
-    dsk_tensor *gu, *act;
+    dsk_tensor *gu = NULL, *act = NULL;
     DSK_TRY(T2(p, DSK_F32, M, 2 * I, &gu));
     DSK_TRY(T2(p, DSK_F32, M, I, &act));
     dsk_tensor g = *gu, u = *gu;
@@ -85,13 +85,13 @@ static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_t
     const int64_t hd = c->hidden_size, H = c->num_attention_heads, nope = c->qk_nope_head_dim,
                   rope = c->qk_rope_head_dim, qk = nope + rope, R = c->kv_lora_rank, vd = c->v_head_dim;
     float *X = x->data;
-    dsk_tensor *h, *q, *kva, *ckv, *kvb, *k, *o, *attn;
+    dsk_tensor *h = NULL, *q = NULL, *kva = NULL, *ckv = NULL, *kvb = NULL, *k = NULL, *o = NULL, *attn = NULL;
     DSK_TRY(T2(p, DSK_F32, n, hd, &h));
     dsk_rmsnorm_args na = {.x = x, .weight = &L->in_norm, .y = h, .eps = c->rms_norm_eps};
     DSK_TRY(dsk_rmsnorm_ref(&na));
     DSK_TRY(T2(p, DSK_F32, n, H * qk, &q));
     if (c->q_lora_rank > 0) {
-        dsk_tensor *qa;
+        dsk_tensor *qa = NULL;
         DSK_TRY(T2(p, DSK_F32, n, c->q_lora_rank, &qa));
         DSK_TRY(lin(p, h, &L->q_a, qa));
         dsk_rmsnorm_args qn = {.x = qa, .weight = &L->q_a_norm, .y = qa, .eps = c->rms_norm_eps};
@@ -122,7 +122,7 @@ static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_t
     DSK_TRY(T2(p, DSK_F32, n, H * (nope + vd), &kvb));
     DSK_TRY(lin(p, ckv, &L->kv_b, kvb));
     DSK_TRY(T2(p, DSK_F32, n, H * qk, &k));
-    dsk_tensor *v;
+    dsk_tensor *v = NULL;
     DSK_TRY(T2(p, DSK_F32, n, H * vd, &v));
     for (int64_t t = 0; t < n; t++)
         for (int64_t hh = 0; hh < H; hh++) {
@@ -147,7 +147,7 @@ static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_t
 
     na.weight = &L->post_norm;
     DSK_TRY(dsk_rmsnorm_ref(&na));
-    dsk_tensor *out;
+    dsk_tensor *out = NULL;
     DSK_TRY(T2(p, DSK_F32, n, hd, &out));
     if (!L->moe) {
         DSK_TRY(swiglu_mlp(p, h, &L->gate.w, &L->gate.s, &L->up.w, &L->up.s, &L->down.w, &L->down.s, out));
@@ -156,7 +156,7 @@ static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_t
         return DSK_OK;
     }
     const int64_t E = c->n_routed_experts, K = c->num_experts_per_tok;
-    dsk_tensor *rl, *idx, *w;
+    dsk_tensor *rl = NULL, *idx = NULL, *w = NULL;
     DSK_TRY(T2(p, DSK_F32, n, E, &rl));
     DSK_TRY(T2(p, DSK_I32, n, K, &idx));
     DSK_TRY(T2(p, DSK_F32, n, K, &w));
@@ -168,7 +168,7 @@ static dsk_status ref_layer(pool *p, const dsk_model *m, int l, int64_t n, dsk_t
     DSK_TRY(dsk_moe_route_ref(&ra2));
     double *acc = calloc((size_t)(n * hd), sizeof *acc);
     int64_t *who = malloc(sizeof(int64_t) * (size_t)(n * K));
-    dsk_tensor *xe, *ye;
+    dsk_tensor *xe = NULL, *ye = NULL;
     dsk_status s = acc && who ? DSK_OK : dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_model_ref_logits: out of memory");
     if (s == DSK_OK)
         s = T2(p, DSK_F32, n * K, hd, &xe);
@@ -223,7 +223,7 @@ dsk_status dsk_model_ref_logits(const dsk_model *m, int n, const int32_t *tokens
         if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
             return dsk_fail(DSK_ERR_INVALID_ARG, "%s: token %d is %d, expected 0..%d", fn, i, tokens[i], c->vocab_size - 1);
     pool keep = {0}, p = {0};
-    dsk_tensor *x, *pos, *h, *lg;
+    dsk_tensor *x = NULL, *pos = NULL, *h = NULL, *lg = NULL;
     dsk_status s = T2(&keep, DSK_F32, n, hd, &x);
     if (s == DSK_OK)
         s = T2(&keep, DSK_I32, n, 1, &pos);
