@@ -1,18 +1,25 @@
 /* core/threadpool.c: the pinned worker pool (see threadpool.h).
  *
- * A run publishes (fn, ctx, n_tasks) under the run lock, sets the count of busy pool
- * workers, then bumps the ticket of each pool worker it needs (its own futex word, on
- * its own cache line) and wakes the ones asleep. Participants claim task indices with an
- * atomic fetch-add until none are left, then decrement busy; the caller works as worker
- * 0 and polls busy. A worker spins SPIN_NS after a run, then sleeps on its ticket.
+ * A run publishes (fn, ctx, n_tasks) under the run lock and opens a gate stamped with
+ * the run's id; then it hands the run to the pool workers it can use: it stores the id
+ * in each one's mailbox and bumps its ticket (its own futex word, on its own cache line),
+ * waking it only when it sleeps. A worker that sees its ticket move joins through the
+ * gate (a CAS that counts it in) if the gate still shows that run and is open, claims
+ * task indices with an atomic fetch-add until none are left, then counts itself
+ * finished. The caller works as worker 0; when it finds no task left it closes the gate
+ * and waits for the workers that joined, and only for them. A worker spins SPIN_NS after
+ * a run, then sleeps on its ticket.
  *
- * What this design rules out (the earlier one had the first race: a worker that started
- * after the first run was issued read the new generation as "seen" and never joined,
- * so the caller waited forever):
+ * What this rules out (the first was the old pool's hang: a worker that started after
+ * the first run was issued took that run's generation as already seen and never joined,
+ * and the caller waited for it forever):
  *   - a worker missing a run issued before it started (tickets start at 0 with the pool);
  *   - lost wake-ups (sleeping flag and ticket in a Dekker pair, see wait_ticket);
- *   - a worker reading a later run's fields for an earlier run (only participants read
- *     them, and the caller rewrites them only once every participant has left);
+ *   - a slow or descheduled worker stalling a dynamic run (it finds the gate closed or
+ *     stamped with another run and goes back to waiting);
+ *   - a worker reading a later run's fields for an earlier run, or joining a run twice
+ *     (it joins only the run its mailbox names, once, through the gate's CAS; the caller
+ *     rewrites the fields only after every worker that joined has finished);
  *   - two threads acting as worker 0 at once (runs from outside the pool, inline ones
  *     included, hold the run lock; runs from inside a task run inline without it);
  *   - destroy while another thread's run is in flight (destroy takes the run lock). */
@@ -40,26 +47,34 @@
 /* One pool thread. Its ticket is its own futex word: the caller bumps it to hand the
  * worker a run, so only the workers a run needs are touched (and woken when asleep). */
 typedef struct worker {
-    _Alignas(64) _Atomic uint32_t ticket;   /* bumped once per run this worker takes part in */
+    _Alignas(64) _Atomic uint32_t ticket;   /* bumped once per run handed to this worker */
+    _Atomic uint32_t run;                   /* id of the latest run handed to it */
     _Atomic int sleeping;                   /* 1 while in (or about to enter) futex_wait */
     dsk_threadpool *pool;
     int index;
     pthread_t thread;
 } worker;
 
+/* The gate of the current run: run id in bits 32..63, CLOSED, and the count of pool
+ * workers that joined in bits 0..30. */
+#define GATE_CLOSED (1ull << 31)
+#define GATE_JOINED 0x7fffffffull
+
 struct dsk_threadpool {
     int n;
     worker *workers;                 /* [n]; entry 0 unused (the caller) */
     pthread_mutex_t run_lock;        /* serializes runs (and destroy against a run) */
     _Atomic int stop;
-    /* The current run: written by the caller under run_lock before any ticket of the
-     * run is bumped, read by the participants only, and not rewritten until busy is 0. */
+    uint32_t run_id;                 /* caller side, under run_lock */
+    /* The current run: written by the caller under run_lock before the gate opens, read
+     * only by workers that joined through the gate, not rewritten until they finished. */
     dsk_pool_fn fn;
     void *ctx;
     int64_t n_tasks;
     int is_static;
+    _Alignas(64) _Atomic uint64_t gate;
     _Alignas(64) _Atomic int64_t next;
-    _Alignas(64) _Atomic int busy;   /* participating pool workers still inside the run */
+    _Alignas(64) _Atomic int finished;   /* joined workers done with the run */
 #ifdef DSK_HAVE_HWLOC
     hwloc_topology_t topo;
 #endif
@@ -136,6 +151,17 @@ static uint32_t wait_ticket(worker *me, uint32_t seen)
     }
 }
 
+/* Joins run `run` if its gate is still open: 1 when joined (the worker then owes the run
+ * a `finished` increment), 0 when the run is over or closed (the caller did the tasks). */
+static int join(dsk_threadpool *p, uint32_t run)
+{
+    uint64_t g = atomic_load(&p->gate);
+    for (;;) {
+        if ((uint32_t)(g >> 32) != run || (g & GATE_CLOSED)) return 0;
+        if (atomic_compare_exchange_weak(&p->gate, &g, g + 1)) return 1;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *me = arg;
@@ -149,19 +175,25 @@ static void *worker_main(void *arg)
 #endif
     /* Tickets start at 0 when the pool is created, before any run can be issued; reading
      * the current ticket here instead would miss a run issued before this thread got to
-     * run (the caller then waits forever for a worker that never joins). */
-    uint32_t seen = 0;
+     * run (the old pool's hang). */
+    uint32_t seen = 0, last = 0;   /* run ids start at 1 */
     for (;;) {
         seen = wait_ticket(me, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire)) return NULL;
+        /* two bumps may show the same latest run id: try each run once */
+        const uint32_t r = atomic_load(&me->run);
+        if (r == last) continue;
+        last = r;
+        if (!join(p, r)) continue;   /* too late: the caller did the tasks */
         do_tasks(p, me->index);
-        atomic_fetch_sub_explicit(&p->busy, 1, memory_order_release);
+        atomic_fetch_add_explicit(&p->finished, 1, memory_order_release);
     }
 }
 
-/* Hands worker w the current run: bump its ticket, wake it if it sleeps. */
-static void hand_over(worker *w)
+/* Hands worker w run `run`: publish the id, bump its ticket, wake it if it sleeps. */
+static void hand_over(worker *w, uint32_t run)
 {
+    atomic_store(&w->run, run);
     atomic_fetch_add(&w->ticket, 1);
     if (atomic_load(&w->sleeping)) futex_wake_one(&w->ticket);
 }
@@ -235,7 +267,11 @@ static void run_inline(int64_t n_tasks, dsk_pool_fn fn, void *ctx)
     tl_in_task = saved;
 }
 
-/* k workers take part: the caller (worker 0) and pool workers 1..k-1. */
+/* Up to k workers take part: the caller (worker 0) and pool workers 1..k-1, each of which
+ * joins through the gate if it arrives while the run is open. A dynamic run closes the
+ * gate once the caller finds no task left, then waits only for the workers that joined:
+ * a worker that is asleep or descheduled costs the run nothing. A static run needs every
+ * worker (each runs its own index) and waits for all k-1. */
 static void run(dsk_threadpool *p, int64_t n_tasks, int k, dsk_pool_fn fn, void *ctx, int is_static)
 {
     if (tl_in_task) {   /* nested inside a task (of any pool): inline, no lock (no deadlock) */
@@ -249,16 +285,20 @@ static void run(dsk_threadpool *p, int64_t n_tasks, int k, dsk_pool_fn fn, void 
         return;
     }
     pthread_mutex_lock(&p->run_lock);
+    const uint32_t id = ++p->run_id;
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
     p->is_static = is_static;
     atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    atomic_store_explicit(&p->busy, k - 1, memory_order_relaxed);
-    for (int i = 1; i < k; i++) hand_over(&p->workers[i]);   /* seq_cst: publishes the run */
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    atomic_store(&p->gate, (uint64_t)id << 32);   /* opens the run: publishes the fields above */
+    for (int i = 1; i < k; i++) hand_over(&p->workers[i], id);
     do_tasks(p, 0);
+    int joined = k - 1;
+    if (!is_static) joined = (int)(atomic_fetch_or(&p->gate, GATE_CLOSED) & GATE_JOINED);
     unsigned spins = 0;
-    while (atomic_load_explicit(&p->busy, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) < joined) {
         if (++spins < 4096) cpu_relax();
         else sched_yield();   /* a descheduled worker: give it the core */
     }

@@ -3,9 +3,10 @@
  * The calling thread takes part as worker 0; workers 1..n-1 are pool threads, worker i
  * bound to the i-th core hwloc lists (when built with hwloc). A run hands out task
  * indices 0..n_tasks-1 dynamically (an atomic counter) and returns when all are done.
- * A run wakes only the workers it can use (no more than it has tasks, or task groups of
- * `grain` with dsk_threadpool_run_grain); a run that one worker can do runs on the
- * calling thread without touching the pool threads. Runs are serialized per pool (any
+ * A run hands itself only to the workers it can use (no more than it has tasks, or task
+ * groups of `grain` with dsk_threadpool_run_grain), and a worker that arrives after the
+ * tasks are gone is not waited for; a run that one worker can do runs on the calling
+ * thread without touching the pool threads. Runs are serialized per pool (any
  * number of threads may submit; each waits its turn); a run started from inside a task
  * runs inline on the calling worker (no nesting deadlock).
  *
