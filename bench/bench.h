@@ -46,10 +46,11 @@ void dsk_bench_set_roof(double bw_bytes_per_s, double peak_bf16_flops, double pe
  * Repetitions (DSK_BENCH_REPS, default 3) report median, mean, stddev. */
 int dsk_bench_main(int argc, char **argv, const char *default_filter);
 
-/* Registration of each family (bench_gemm.c, bench_mla.c, bench_moe.c). */
+/* Registration of each family (bench_gemm.c, bench_mla.c, bench_moe.c, bench_small.c). */
 void dsk_bench_register_gemm(void);
 void dsk_bench_register_mla(void);
 void dsk_bench_register_moe(void);
+void dsk_bench_register_small(void);
 
 /* Helpers: 64-byte aligned buffer first-touched by the thread pool (NUMA placement). */
 void *dsk_bench_alloc(size_t bytes);

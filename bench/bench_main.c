@@ -19,7 +19,7 @@
 
 #define DSK_BENCH_DEFAULT_FILTER                                                              \
     "^gemm/(2112x7168|4096x7168|7168x2048)/M=(1|4|16|512)/|^mla_decode/h128/b(1|8|32)/ctx4096/" \
-    "|^moe_(route|permute)/t(1|256|4096)/"
+    "|^moe_(route|permute)/t(1|256|4096)/|^small/.*/t(1|512)/"
 
 static double now_s(void)
 {
@@ -180,5 +180,6 @@ int main(int argc, char **argv)
     dsk_bench_register_gemm();
     dsk_bench_register_mla();
     dsk_bench_register_moe();
+    dsk_bench_register_small();
     return dsk_bench_main(argc, argv, all ? "." : DSK_BENCH_DEFAULT_FILTER);
 }

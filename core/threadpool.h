@@ -3,11 +3,16 @@
  * The calling thread takes part as worker 0; workers 1..n-1 are pool threads, worker i
  * bound to the i-th core hwloc lists (when built with hwloc). A run hands out task
  * indices 0..n_tasks-1 dynamically (an atomic counter) and returns when all are done.
- * Runs are serialized per pool; a run started from inside a task runs inline on the
- * calling worker (no nesting deadlock).
+ * A run hands itself only to the workers it can use (no more than it has tasks, or task
+ * groups of `grain` with dsk_threadpool_run_grain), and a worker that arrives after the
+ * tasks are gone is not waited for; a run that one worker can do runs on the calling
+ * thread without touching the pool threads. Runs are serialized per pool (any
+ * number of threads may submit; each waits its turn); a run started from inside a task
+ * runs inline on the calling worker (no nesting deadlock).
  *
- * Waiting workers spin briefly, then sleep on a futex, so an idle pool costs nothing and
- * a run that follows another closely starts without a wake-up. No OpenMP. */
+ * Waiting workers spin about 50 us, then sleep on a futex of their own, so an idle pool
+ * costs nothing and a run that follows another closely starts without a wake-up
+ * system call. No OpenMP. */
 #ifndef DSK_CORE_THREADPOOL_H
 #define DSK_CORE_THREADPOOL_H
 
@@ -27,8 +32,13 @@ void dsk_threadpool_destroy(dsk_threadpool *p);
 int dsk_threadpool_size(const dsk_threadpool *p);
 
 /* Runs fn(ctx, t, worker) for t in [0, n_tasks), dynamically scheduled; blocks until
- * every task has returned. */
+ * every task has returned. n_tasks <= 0 runs nothing. Uses min(size, n_tasks) workers,
+ * the caller included; p NULL runs everything on the caller. */
 void dsk_threadpool_run(dsk_threadpool *p, int64_t n_tasks, dsk_pool_fn fn, void *ctx);
+
+/* The same with at most ceil(n_tasks / grain) workers: grain is the number of tasks
+ * worth one worker's wake-up (a task count too small to share runs on the caller). */
+void dsk_threadpool_run_grain(dsk_threadpool *p, int64_t n_tasks, int64_t grain, dsk_pool_fn fn, void *ctx);
 
 /* Runs fn(ctx, w, w) once on each worker w in [0, size): a static split, for work that
  * must land on a given core (first touch, per-core partitions that match it). */

@@ -8,6 +8,7 @@
  *                           f32 inputs and odd D)
  *   mla_decode_cpu_avx512   f32 FMA over 16-head groups, 4 cache rows at a time (each
  *                           row read once per head group and converted to f32 once)
+ *   mla_decode_cpu_avx2     the same on 8 lanes (AVX2 + FMA)
  *   mla_decode_cpu_scalar   plain C, f32, online softmax
  * Work: tasks are (sequence, group of the level's head_group heads, KV split); pages are split
  * so that there are at least two tasks per worker. Each task keeps an unnormalized
@@ -66,7 +67,8 @@ static int scalar_tile(const mla_job *jb, int64_t b, int64_t h0, int64_t h1, int
 }
 
 static const mla_kernels mla_scalar = {"scalar", DSK_CPU_SCALAR, scalar_tile, NULL, 0};
-static const mla_kernels *const mla_levels[] = {&dsk_cpu_mla_avx512bf16, &dsk_cpu_mla_avx512, &mla_scalar};
+static const mla_kernels *const mla_levels[] = {&dsk_cpu_mla_avx512bf16, &dsk_cpu_mla_avx512, &dsk_cpu_mla_avx2,
+                                                &mla_scalar};
 
 typedef struct mla_ctx {
     mla_job jb;

@@ -30,6 +30,7 @@ typedef struct mla_kernels {
 
 extern const mla_kernels dsk_cpu_mla_avx512bf16;
 extern const mla_kernels dsk_cpu_mla_avx512;
+extern const mla_kernels dsk_cpu_mla_avx2;
 
 const void *dsk_cpu_mla_row(const mla_job *jb, int64_t b, int64_t j);
 float dsk_cpu_mla_elem(const dsk_tensor *t, const void *row, int64_t i);

@@ -132,6 +132,9 @@ int main(void)
         if (isa == DSK_CPU_AVX512BF16)
             DSK_T_CHECK(strcmp(dsk_device_last_kernel(dev), "mla_decode_cpu_avx512") == 0,
                         "f32 inputs at level avx512bf16 ran %s (expected the f32 level)", dsk_device_last_kernel(dev));
+        if (isa == DSK_CPU_AVX2)
+            DSK_T_CHECK(strcmp(dsk_device_last_kernel(dev), "mla_decode_cpu_avx2") == 0,
+                        "level avx2 ran %s", dsk_device_last_kernel(dev));
     }
     dsk_cpu_isa_set_cap(-1);
     dsk_device_close(dev);
