@@ -6,7 +6,7 @@
 set -eu
 
 pkgs="cmake make gcc g++ pkg-config python3 clang-19 lld-19 llvm-19 libclang-rt-19-dev \
-libdnnl-dev libhwloc-dev hwloc libbenchmark-dev libopenmpi-dev openmpi-bin libdlpack-dev"
+libdnnl-dev libhwloc-dev hwloc libbenchmark-dev libopenmpi-dev openmpi-bin libdlpack-dev libsimde-dev"
 
 missing=""
 for p in $pkgs; do
