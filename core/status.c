@@ -48,7 +48,9 @@ dsk_status dsk_fail_prefix(dsk_status s, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(dsk_err_msg, sizeof dsk_err_msg, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof dsk_err_msg)
-        snprintf(dsk_err_msg + n, sizeof dsk_err_msg - (size_t)n, ": %s", prev);
+    /* the earlier message is appended as context and may be cut at the buffer's end */
+    if (n >= 0 && (size_t)n < sizeof dsk_err_msg &&
+        snprintf(dsk_err_msg + n, sizeof dsk_err_msg - (size_t)n, ": %s", prev) < 0)
+        dsk_err_msg[n] = '\0';
     return s;
 }

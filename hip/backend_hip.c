@@ -146,7 +146,8 @@ static dsk_status hip_query(dsk_device *dev, int ord)
     HIP_CHECK(hip.hipDeviceTotalMem(&mem, ord));
     snprintf(p->name, sizeof p->name, "hip:%d", ord);
     snprintf(p->backend, sizeof p->backend, "hip");
-    snprintf(p->description, sizeof p->description, "%s (gfx %d.%d)", name, maj, min);
+    if (snprintf(p->description, sizeof p->description, "%s (gfx %d.%d)", name, maj, min) < 0)
+        p->description[0] = '\0';  /* a long marketing name is cut at the field's size */
     /* HIP reports gfx94x (MI300) as 9.4; the production part is gfx942. Other GPUs get
      * their version and no dsk kernel (the code objects are gfx942-only). */
     if (maj == 9 && min == 4)
