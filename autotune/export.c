@@ -40,6 +40,8 @@ static const struct { const char *name, *type, *meaning; } params[] = {
     {"gsb", "u64", "per-group byte stride of b_scale (grouped layouts)"},
     {"gd", "u64", "per-group byte stride of D (masked)"},
     {"out_f32", "u32", "1: D is f32, 0: D is bf16"},
+    {"tmap_d", "u64", "sm_90a _tmastore kernels with bf16 D: address of D's TMA tensor map (see tensor_maps); else 0"},
+    {"groups", "u32", "G (masked), else 1 (persistent kernels count their tiles with it)"},
 };
 _Static_assert(sizeof params / sizeof params[0] == DSK_GEMM_NPARAMS,
                "the manifest's parameter list must match ptx/gemm_fp8_internal.h");

@@ -39,7 +39,7 @@ static void emit_params(sm90 *k, const char *entry)
     P("\t.param .u64 p_idx, .param .u32 p_m, .param .u32 p_n, .param .u32 p_k, .param .u32 p_lda, .param .u32 p_ldb,\n");
     P("\t.param .u32 p_ldd, .param .u32 p_sa_ld, .param .u32 p_sb_n, .param .u32 p_sb_k,\n");
     P("\t.param .u64 p_ga, .param .u64 p_gb, .param .u64 p_gsa, .param .u64 p_gsb, .param .u64 p_gd,\n");
-    P("\t.param .u32 p_out_f32)\n");
+    P("\t.param .u32 p_out_f32, .param .u64 p_tmap_d, .param .u32 p_groups)\n");
     P(".maxntid %d, 1, 1\n", k->p->threads);
     if (k->cwg == 2)
         P(".maxnreg %d\n", k->p->max_regs);
@@ -60,38 +60,90 @@ static void emit_decls(sm90 *k)
     P("\t.reg .b32 %%sb_n, %%sb_k, %%sb_kstep, %%out_f32, %%nbmax, %%nb0;\n");
     P("\t.reg .b32 %%a_valid, %%b_valid, %%a_rem, %%b_rem, %%nb_rem, %%rP, %%rQ, %%d_row0, %%d_col0, %%ep_grp;\n");
     P("\t.reg .b32 %%smem, %%bar, %%stage, %%ph, %%fb, %%eb, %%a_s, %%b_s, %%sa_s, %%kc, %%a_row, %%b_row, %%sa_row;\n");
-    P("\t.reg .b32 %%sc_as;\n");
-    P("\t.reg .b64 %%tmap_a, %%tmap_b, %%tmap_sa, %%sb_ptr, %%d_base, %%idx, %%idx_thr, %%u, %%v, %%st;\n");
+    P("\t.reg .b32 %%sc_as, %%t2, %%t3, %%mblk, %%nblk, %%tile, %%ntiles, %%mb, %%nbk, %%tpg, %%groups;\n");
+    P("\t.reg .b32 %%dbuf, %%ep_s, %%ep_b;\n");
+    P("\t.reg .b64 %%tmap_a, %%tmap_b, %%tmap_sa, %%tmap_d, %%sb_ptr, %%sb_base, %%d_base, %%d_base0;\n");
+    P("\t.reg .b64 %%idx, %%idx_thr, %%u, %%v, %%st;\n");
     P("\t.reg .b64 %%dp, %%dq, %%sb_blk<%d>, %%sc_off, %%sc_b;\n", k->nb_vals);
     P("\t.reg .b64 %%ep_t, %%ep_u, %%ep_row, %%ep_step, %%ep_ptr;\n");
 }
+
+/* Raster band of the persistent scheduler: tiles run M-block fastest inside bands of
+ * SM90_RASTER_BAND M-blocks, so the CTAs resident at once share few A rows and few B
+ * columns (L2 reuse; a band of 8 rows of 128 and ~16 columns of N for 132 SMs). */
+#define SM90_RASTER_BAND 8
 
 static void emit_setup(sm90 *k)
 {
     const dsk_gemm_tile *t = k->t;
     P("\tmov.u32 %%tx, %%tid.x;\n\tshr.u32 %%wg, %%tx, 7;\n\tshr.u32 %%warp, %%tx, 5;\n\tand.b32 %%warp, %%warp, 3;\n");
     P("\tand.b32 %%lane, %%tx, 31;\n\tshr.u32 %%gid, %%lane, 2;\n\tand.b32 %%tig, %%lane, 3;\n");
-    P("\tmov.u32 %%t0, %%ctaid.y;\n\tmul.lo.u32 %%n0, %%t0, %d;\n", t->block_n);
-    P("\tmov.u32 %%t0, %%ctaid.x;\n\tmul.lo.u32 %%m0, %%t0, %d;\n", t->block_m);
-    P("\tmov.u32 %%g, %%ctaid.z;\n\tmov.u32 %%grp, 0;\n");
     P("\tsetp.ne.u32 %%pz, %%tx, %%tx;\n\tsetp.eq.u32 %%pt, %%tx, %%tx;\n");
     P("\tld.param.u64 %%tmap_a, [p_tmap_a];\n\tld.param.u64 %%tmap_b, [p_tmap_b];\n");
-    P("\tld.param.u64 %%tmap_sa, [p_tmap_sa];\n\tld.param.u64 %%sb_ptr, [p_sb];\n");
-    P("\tld.param.u64 %%d_base, [p_d];\n\tld.param.u64 %%idx, [p_idx];\n");
-    P("\tcvta.to.global.u64 %%sb_ptr, %%sb_ptr;\n\tcvta.to.global.u64 %%d_base, %%d_base;\n");
+    P("\tld.param.u64 %%tmap_sa, [p_tmap_sa];\n\tld.param.u64 %%sb_base, [p_sb];\n");
+    P("\tld.param.u64 %%d_base0, [p_d];\n\tld.param.u64 %%idx, [p_idx];\n");
+    P("\tcvta.to.global.u64 %%sb_base, %%sb_base;\n\tcvta.to.global.u64 %%d_base0, %%d_base0;\n");
     P("\tcvta.to.global.u64 %%idx, %%idx;\n");
     P("\tld.param.u32 %%m, [p_m];\n\tld.param.u32 %%n, [p_n];\n\tld.param.u32 %%kdim, [p_k];\n");
     P("\tld.param.u32 %%ldd, [p_ldd];\n\tld.param.u32 %%sb_n, [p_sb_n];\n\tld.param.u32 %%sb_k, [p_sb_k];\n");
     P("\tld.param.u32 %%out_f32, [p_out_f32];\n");
-    P("\tshr.u32 %%nk, %%kdim, 7;\n\tmov.u32 %%mrows, %%m;\n");
-    /* TMA rows of this tile: A in [G*max_m, K] (masked) or [M, K]; B in [G*N, K]; a_scale in
-     * [G*ceil(K/128), rows] (row = group's k-block) */
+    P("\tshr.u32 %%nk, %%kdim, 7;\n");
+    if (t->tma_store)
+        P("\tld.param.u64 %%tmap_d, [p_tmap_d];\n");
+    if (t->persistent) {
+        /* tiles: G (masked) x ceil(rows / BLOCK_M) x ceil(N / BLOCK_N) */
+        P("\t// persistent scheduler: CTA i runs tiles i, i + nctaid.x, ... of ntiles\n");
+        P("\tadd.u32 %%mb, %%m, %d;\n\tdiv.u32 %%mb, %%mb, %d;\n", t->block_m - 1, t->block_m);
+        P("\tadd.u32 %%nbk, %%n, %d;\n\tdiv.u32 %%nbk, %%nbk, %d;\n", t->block_n - 1, t->block_n);
+        P("\tmul.lo.u32 %%tpg, %%mb, %%nbk;\n\tmov.u32 %%ntiles, %%tpg;\n");
+        if (t->layout == DSK_GEMM_MASKED)
+            P("\tld.param.u32 %%groups, [p_groups];\n\tmul.lo.u32 %%ntiles, %%tpg, %%groups;\n");
+    }
+    P("\t// the ring starts at the first 1024-byte boundary of dynamic shared memory (128B-swizzle atom)\n");
+    P("\tmov.u32 %%smem, dsk_smem;\n\tadd.u32 %%smem, %%smem, 1023;\n\tand.b32 %%smem, %%smem, -1024;\n");
+    P("\tmov.u32 %%bar, dsk_bar;\n");
+    if (t->tma_store)
+        P("\tadd.u32 %%dbuf, %%smem, %zu;\n", k->p->d_offset);
+}
+
+/* The tile loop's head (label L_<role>tile): the tile's (mblk, nblk, g). Non-persistent: the
+ * CTA's ids. Persistent: tile index %tile -> group g = tile / tpg, then, inside the group,
+ * bands of SM90_RASTER_BAND M-blocks walked M-block fastest (DeepGEMM's grouped raster). */
+static void emit_tile_coords(sm90 *k, char role)
+{
+    const dsk_gemm_tile *t = k->t;
+    if (!t->persistent) {
+        P("\tmov.u32 %%mblk, %%ctaid.x;\n\tmov.u32 %%nblk, %%ctaid.y;\n\tmov.u32 %%g, %%ctaid.z;\n");
+        return;
+    }
+    P("L_%ctile:\n", role);
+    P("\tsetp.ge.u32 %%pl, %%tile, %%ntiles;\n\t@%%pl bra.uni L_%cdone;\n", role);
+    if (t->layout == DSK_GEMM_MASKED)
+        P("\tdiv.u32 %%g, %%tile, %%tpg;\n\tmul.lo.u32 %%t0, %%g, %%tpg;\n\tsub.u32 %%t1, %%tile, %%t0;\n");
+    else
+        P("\tmov.u32 %%g, 0;\n\tmov.u32 %%t1, %%tile;\n");
+    P("\tmul.lo.u32 %%t2, %%nbk, %d;\n\tdiv.u32 %%t3, %%t1, %%t2;\n", SM90_RASTER_BAND);
+    P("\tmul.lo.u32 %%t0, %%t3, %%t2;\n\tsub.u32 %%t1, %%t1, %%t0;\n\tmul.lo.u32 %%t3, %%t3, %d;\n",
+      SM90_RASTER_BAND);
+    P("\tsub.u32 %%t0, %%mb, %%t3;\n\tmin.u32 %%t0, %%t0, %d;\n", SM90_RASTER_BAND);
+    P("\trem.u32 %%mblk, %%t1, %%t0;\n\tadd.u32 %%mblk, %%mblk, %%t3;\n\tdiv.u32 %%nblk, %%t1, %%t0;\n");
+}
+
+/* The tile's rows and columns, its group, and the TMA rows of A, B and a_scale (A in
+ * [G*max_m, K] (masked) or [M, K]; B in [G*N, K]; a_scale in [G*ceil(K/128), rows], row =
+ * the group's k-block). Tiles without work (masked: m0 >= masked_m[g]; contiguous: padding
+ * block) branch to skip, uniformly for the whole CTA. */
+static void emit_tile_setup(sm90 *k, const char *skip)
+{
+    const dsk_gemm_tile *t = k->t;
+    P("\tmul.lo.u32 %%n0, %%nblk, %d;\n\tmul.lo.u32 %%m0, %%mblk, %d;\n", t->block_n, t->block_m);
+    P("\tmov.u32 %%grp, 0;\n\tmov.u32 %%mrows, %%m;\n\tmov.u64 %%sb_ptr, %%sb_base;\n\tmov.u64 %%d_base, %%d_base0;\n");
     P("\tmov.u32 %%a_row, %%m0;\n\tmov.u32 %%b_row, %%n0;\n\tmov.u32 %%sa_row, 0;\n");
     if (t->layout == DSK_GEMM_MASKED) {
-        P("\t// masked layout: group = ctaid.z, its row count masked_m[g] read on the device\n");
+        P("\t// masked layout: the group's row count masked_m[g] read on the device\n");
         P("\tmul.wide.u32 %%u, %%g, 4;\n\tadd.u64 %%u, %%idx, %%u;\n\tld.global.u32 %%mrows, [%%u];\n");
         P("\tmin.u32 %%mrows, %%mrows, %%m;\n");
-        P("\tsetp.ge.u32 %%pl, %%m0, %%mrows;\n\t@%%pl bra.uni L_exit;\n");
+        P("\tsetp.ge.u32 %%pl, %%m0, %%mrows;\n\t@%%pl bra.uni %s;\n", skip);
         P("\tmad.lo.u32 %%a_row, %%g, %%m, %%m0;\n\tmad.lo.u32 %%b_row, %%g, %%n, %%n0;\n");
         P("\tmul.lo.u32 %%sa_row, %%g, %%nk;\n");
         P("\tld.param.u64 %%u, [p_gsb];\n\tcvt.u64.u32 %%v, %%g;\n\tmad.lo.u64 %%sb_ptr, %%u, %%v, %%sb_ptr;\n");
@@ -99,14 +151,20 @@ static void emit_setup(sm90 *k)
     } else if (t->layout == DSK_GEMM_CONTIGUOUS) {
         P("\t// contiguous layout: the tile's group is m_indices[m0]; -1 marks padding\n");
         P("\tmul.wide.u32 %%u, %%m0, 4;\n\tadd.u64 %%u, %%idx, %%u;\n\tld.global.s32 %%grp, [%%u];\n");
-        P("\tsetp.lt.s32 %%pl, %%grp, 0;\n\t@%%pl bra.uni L_exit;\n");
+        P("\tsetp.lt.s32 %%pl, %%grp, 0;\n\t@%%pl bra.uni %s;\n", skip);
         P("\tmad.lo.u32 %%b_row, %%grp, %%n, %%n0;\n");
         P("\tld.param.u64 %%u, [p_gsb];\n\tcvt.u64.u32 %%v, %%grp;\n\tmad.lo.u64 %%sb_ptr, %%u, %%v, %%sb_ptr;\n");
     }
     P("\tsub.u32 %%a_valid, %%mrows, %%m0;\n\tsub.u32 %%b_valid, %%n, %%n0;\n");
-    P("\t// the ring starts at the first 1024-byte boundary of dynamic shared memory (128B-swizzle atom)\n");
-    P("\tmov.u32 %%smem, dsk_smem;\n\tadd.u32 %%smem, %%smem, 1023;\n\tand.b32 %%smem, %%smem, -1024;\n");
-    P("\tmov.u32 %%bar, dsk_bar;\n");
+}
+
+/* After a tile: the next one (persistent) or the role's end. */
+static void emit_tile_next(sm90 *k, char role)
+{
+    P("L_%cnext:\n", role);
+    if (k->t->persistent)
+        P("\tmov.u32 %%t0, %%nctaid.x;\n\tadd.u32 %%tile, %%tile, %%t0;\n\tbra.uni L_%ctile;\n", role);
+    P("L_%cdone:\n", role);
 }
 
 static void emit_wait(sm90 *k, const char *bar_reg, const char *parity)
@@ -129,7 +187,11 @@ static void emit_producer(sm90 *k)
     if (k->cwg == 2)
         P("\tsetmaxnreg.dec.sync.aligned.u32 40;\n");
     P("\tsetp.ne.u32 %%pl, %%tx, %d;\n\t@%%pl bra.uni L_exit;\n", k->cwg * 128);
-    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%kb, 0;\n");
+    P("\t// stage and phase run on across tiles: the consumers walk the same tile sequence\n");
+    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %%ctaid.x;\n");
+    emit_tile_coords(k, 'p');
+    emit_tile_setup(k, "L_pnext");
+    P("\tmov.u32 %%kb, 0;\n");
     P("L_prod:\n");
     P("\t// wait until the consumers released this stage (a fresh barrier passes parity 1)\n");
     P("\tmad.lo.u32 %%eb, %%stage, 8, %%bar;\n\tadd.u32 %%eb, %%eb, %d;\n", k->S * 8);
@@ -150,6 +212,7 @@ static void emit_producer(sm90 *k)
       "{%%m0, %%t0}], [%%fb];\n");
     emit_advance(k);
     P("\tadd.u32 %%kb, %%kb, 1;\n\tsetp.lt.u32 %%pl, %%kb, %%nk;\n\t@%%pl bra.uni L_prod;\n");
+    emit_tile_next(k, 'p');
     P("\tbra.uni L_exit;\n");
 }
 
@@ -188,16 +251,80 @@ static void emit_desc(sm90 *k, const char *dst, const char *addr)
     P("\tmov.u32 %%hi, %d;\n\tmov.b64 %s, {%%lo, %%hi};\n", 64 | (1 << 30), dst);
 }
 
+/* bf16 epilogue through shared memory and TMA (PTX ISA 9.7.9.25.5.2 "cp.async.bulk.tensor":
+ * the store direction .global.shared::cta with .bulk_group completion; the tensor map clips
+ * the box at the tensor's bounds, so ragged M and N need no predicates).
+ *   1. the previous tile's stores have read the staging buffer (wait_group.read), and every
+ *      consumer is past its last wgmma (named barrier 1 over the consumer threads);
+ *   2. each thread writes its accumulators as bf16 at (row, col) of the tile, rows of
+ *      d_pitch bytes;
+ *   3. fence.proxy.async.shared::cta makes the generic-proxy writes visible to the TMA unit
+ *      (PTX ISA 9.7.12.15 "membar/fence", proxy fences), barrier 1 again;
+ *   4. dense: consumer thread 0 stores the whole box {BLOCK_N, BLOCK_M} at (n0, m0);
+ *      grouped: consumer thread r stores row r of the tile ({BLOCK_N, 1} boxes) when the
+ *      layout keeps the row (contiguous: m_indices[row] == the tile's group; masked: row <
+ *      masked_m[g], the D map being 3-D {N, max_m, G}); then commit_group. */
+static void emit_tma_store(sm90 *k)
+{
+    const dsk_gemm_tile *t = k->t;
+    int nc = 128 * k->cwg, pitch = k->p->d_pitch;
+    const char *ar = k->swap ? "%rQ" : "%rP", *br = k->swap ? "%rP" : "%rQ";
+    int na = k->swap ? k->nt : k->mt, nb = k->swap ? k->mt : k->nt;
+    P("\t// epilogue (bf16): staged in shared memory, written by TMA\n");
+    P("\tcp.async.bulk.wait_group.read 0;\n\tbar.sync 1, %d;\n", nc);
+    P("\tmad.lo.u32 %%ep_s, %s, %d, %%dbuf;\n\tshl.b32 %%t0, %s, 1;\n\tadd.u32 %%ep_s, %%ep_s, %%t0;\n", ar, pitch,
+      br);
+    for (int i = 0; i < na; i++)
+        for (int h = 0; h < 2; h++) {
+            int aoff = k->swap ? i * 8 + h : i * 64 + 8 * h;
+            for (int j = 0; j < nb; j++)
+                for (int e = 0; e < 2; e++) {
+                    int boff = k->swap ? j * 64 + 8 * e : j * 8 + e;
+                    int mt = k->swap ? j : i, nt = k->swap ? i : j;
+                    int hh = k->swap ? e : h, ee = k->swap ? h : e;
+                    int c = (mt * k->nt + nt) * 4 + hh * 2 + ee;
+                    P("\tcvt.rn.bf16.f32 %%ep_h, %%fin%d;\n\tst.shared.b16 [%%ep_s+%d], %%ep_h;\n", c,
+                      aoff * pitch + boff * 2);
+                }
+        }
+    P("\tfence.proxy.async.shared::cta;\n\tbar.sync 1, %d;\n", nc);
+    if (t->layout == DSK_GEMM_DENSE) {
+        P("\tsetp.eq.u32 %%pl, %%tx, 0;\n");
+        P("\t@%%pl cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [%%tmap_d, {%%n0, %%m0}], [%%dbuf];\n");
+    } else {
+        for (int r0 = 0; r0 < t->block_m; r0 += nc) {
+            P("\tadd.u32 %%t2, %%tx, %d;\n", r0);
+            P("\tsetp.lt.u32 %%pe, %%t2, %%a_valid;\n");
+            if (r0 + nc > t->block_m)
+                P("\tsetp.lt.and.u32 %%pe, %%t2, %d, %%pe;\n", t->block_m);
+            P("\tadd.u32 %%t3, %%m0, %%t2;\n\tmad.lo.u32 %%ep_b, %%t2, %d, %%dbuf;\n", pitch);
+            if (t->layout == DSK_GEMM_CONTIGUOUS) {
+                P("\tmov.s32 %%ep_grp, -1;\n\tmul.wide.u32 %%u, %%t3, 4;\n\tadd.u64 %%u, %%idx, %%u;\n");
+                P("\t@%%pe ld.global.s32 %%ep_grp, [%%u];\n\tsetp.eq.and.s32 %%pe, %%ep_grp, %%grp, %%pe;\n");
+                P("\t@%%pe cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group [%%tmap_d, {%%n0, %%t3}], "
+                  "[%%ep_b];\n");
+            } else {
+                P("\t@%%pe cp.async.bulk.tensor.3d.global.shared::cta.tile.bulk_group [%%tmap_d, {%%n0, %%t3, %%g}], "
+                  "[%%ep_b];\n");
+            }
+        }
+    }
+    P("\tcp.async.bulk.commit_group;\n");
+}
+
 static void emit_consumer(sm90 *k, const dsk_gemm_frag *fr)
 {
     int nacc = k->mt * k->mn / 2;
     P("\t// ---- consumer warpgroups: wgmma + FP32 promotion ----\n");
     if (k->cwg == 2)
         P("\tsetmaxnreg.inc.sync.aligned.u32 232;\n");
+    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %%ctaid.x;\n");
+    emit_tile_coords(k, 'c');
+    emit_tile_setup(k, "L_cnext");
     emit_consumer_addressing(k);
     for (int i = 0; i < nacc; i++)
         P("\tmov.f32 %%fin%d, 0f00000000;\n", i);
-    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%kb, 0;\n");
+    P("\tmov.u32 %%kb, 0;\n");
     P("L_cons:\n");
     P("\tmad.lo.u32 %%fb, %%stage, 8, %%bar;\n");
     emit_wait(k, "%fb", "%ph");
@@ -230,9 +357,16 @@ static void emit_consumer(sm90 *k, const dsk_gemm_frag *fr)
     emit_advance(k);
     P("\tadd.u32 %%kb, %%kb, 1;\n\tsetp.lt.u32 %%pl, %%kb, %%nk;\n\t@%%pl bra.uni L_cons;\n");
     P("\tsetp.ne.u32 %%pl, %%out_f32, 0;\n\t@%%pl bra.uni L_epi_f32;\n");
-    dsk_ptx_emit_epilogue(fr, 0);
-    P("\tbra.uni L_exit;\nL_epi_f32:\n");
+    if (k->t->tma_store)
+        emit_tma_store(k);
+    else
+        dsk_ptx_emit_epilogue(fr, 0);
+    P("\tbra.uni L_cnext;\nL_epi_f32:\n");
     dsk_ptx_emit_epilogue(fr, 1);
+    emit_tile_next(k, 'c');
+    if (k->t->tma_store)
+        P("\t// the last tile's stores must be complete before the CTA (and its shared memory) ends\n"
+          "\tcp.async.bulk.wait_group 0;\n");
 }
 
 void dsk_ptx_emit_sm90(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const char *entry, dsk_ptx_text *b)
