@@ -17,7 +17,7 @@ static void usage(void)
            "  the limiting factor. Nothing here is a measurement unless marked measured.\n"
            "  --top K      candidates shown (default 10; 0 = all)\n"
            "  --all        list every configuration; by default a tile shape (block_m x block_n,\n"
-           "               swap-AB, cluster, persistent) is listed once, with its best stage count\n"
+           "               swap-AB, cluster, persistent, TMA store) is listed once, with its best stage count\n"
            "  --measure    run the top candidates on DEV in the model's order and keep the winner\n"
            "               in the tuning cache (DSK_CACHE_DIR, else XDG_CACHE_HOME/dsk, ~/.cache/dsk)\n"
            "  --device DEV the device for --measure (default emu:GPU: runs each candidate in the\n"
@@ -48,7 +48,7 @@ static int pick(const dsk_tune_result *r, int all, int top, int *idx)
         for (int j = 0; j < n && !all && !dup; j++) {
             const dsk_gemm_tile *u = &r->cand[idx[j]].tile;
             dup = t->block_m == u->block_m && t->block_n == u->block_n && t->swap_ab == u->swap_ab &&
-                  t->cluster == u->cluster && t->persistent == u->persistent;
+                  t->cluster == u->cluster && t->persistent == u->persistent && t->tma_store == u->tma_store;
         }
         if (!dup) idx[n++] = i;
     }
