@@ -13,7 +13,9 @@
  * - latency: each CTA keeps `stages` buffers in flight; by Little's law an SM consumes
  *   at most CTAs x stages k-blocks per (DRAM latency + one k-block's MMA time);
  * - fill/drain: the first stage's latency, the accumulator conversion and the stores'
- *   drain per round of resident CTAs (non-persistent), or once (persistent).
+ *   drain per round of resident CTAs (non-persistent), or once (persistent); the
+ *   epilogue's issue is cheaper with the TMA store (st.shared instead of predicated
+ *   global stores).
  * The calibrated fraction is backed out so that the model reproduces the GPU's measured
  * large-GEMM fraction (cal_gemm_fp8) at the reference tile (128x128, two consumer
  * warpgroups): tensor and promotion together then equal the measurement there. */
@@ -261,7 +263,11 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
      * overlap each other's, so the busiest SM pays one per round of CTAs; a persistent
      * CTA pays the latencies once (its producer prefetches the next tile during the
      * epilogue) and the conversion per tile. */
-    double epi_math = (double)em * en / fma_rate / clk;
+    /* The epilogue's issue per tile: one FP32-pipe slot per output element for the bf16
+     * conversion and its predicated global store; the TMA store halves it (unpredicated
+     * st.shared without per-element address arithmetic; the bulk store itself is issued
+     * by one thread and clipped by the copy engine). An assumption, not a calibration. */
+    double epi_math = (double)em * en / fma_rate / clk * (t->tma_store ? 0.5 : 1.0);
     if (t->persistent)
         out->t_fill = (2 * lat + per_sm * epi_math) * 1e6;
     else

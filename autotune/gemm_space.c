@@ -29,6 +29,7 @@ static int tile_cmp(const void *pa, const void *pb)
     if (a->plan.smem_bytes != b->plan.smem_bytes) return a->plan.smem_bytes < b->plan.smem_bytes ? -1 : 1;
     if (a->tile.cluster != b->tile.cluster) return a->tile.cluster - b->tile.cluster;
     if (a->tile.persistent != b->tile.persistent) return a->tile.persistent - b->tile.persistent;
+    if (a->tile.tma_store != b->tile.tma_store) return a->tile.tma_store - b->tile.tma_store;
     return strcmp(a->kernel, b->kernel);
 }
 
@@ -126,6 +127,9 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
     size_t smem_limit = (size_t)(g->smem_block_kb.v * 1024);
     int max_stages = arch == DSK_ARCH_SM90A ? MAX_STAGES_90 : MAX_STAGES_89;
     int max_cluster = arch == DSK_ARCH_SM90A ? 2 : 1;
+    /* TMA store of D (sm_90a): D's rows must be multiples of 16 bytes (bf16: N % 8 == 0)
+     * for its tensor map */
+    int max_tma = arch == DSK_ARCH_SM90A && s->n % 8 == 0 ? 1 : 0;
     dsk_traffic_memo *memo = calloc(1, sizeof *memo);
     if (!memo) return dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_tune_gemm: out of memory");
     int cap = 0;
@@ -135,6 +139,7 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
             for (int bn = GRID_STEP; bn <= GRID_MAX && !st; bn += GRID_STEP)
                 for (int cl = 1; cl <= max_cluster && !st; cl++)
                     for (int pers = 0; pers <= 1 && !st; pers++)
+                      for (int tma = 0; tma <= max_tma && !st; tma++)
                         for (int stg = 1; stg <= max_stages && !st; stg++) {
                             dsk_tune_candidate c;
                             memset(&c, 0, sizeof c);
@@ -145,6 +150,7 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
                             c.tile.stages = stg;
                             c.tile.cluster = cl;
                             c.tile.persistent = pers;
+                            c.tile.tma_store = tma;
                             c.tile.swap_ab = swap;
                             c.tile.layout = s->layout;
                             out->enumerated++;

@@ -256,6 +256,19 @@ dsk_status dsk_tune_model_gemms(const char *model, dsk_step_phase phase, int bat
 dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
                            const char *out_dir, int *n_kernels, int *n_cubins);
 
+/* Tile options an export may require (for an engine that wants, e.g., persistent kernels):
+ * -1 = the tuner's choice, 0 or 1 = only candidates with that value (the best of them by
+ * predicted time). cluster: -1, 1 or 2. */
+typedef struct dsk_tune_export_opts {
+    int persistent, tma_store, cluster;
+} dsk_tune_export_opts;
+
+/* dsk_tune_export with required tile options (opts NULL: none). A shape without a legal
+ * candidate that has them fails with DSK_ERR_UNSUPPORTED naming the shape. */
+dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
+                                    const char *out_dir, const dsk_tune_export_opts *opts, int *n_kernels,
+                                    int *n_cubins);
+
 #ifdef __cplusplus
 }
 #endif
