@@ -279,7 +279,7 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
                         "tensor map describe (2^31 - 1 rows, 2^32 - 1 strides)", FN, (long long)(G * rows),
                         (long long)(G * N), (long long)K);
     int64_t gx = (rows + t->block_m - 1) / t->block_m, gy = (N + t->block_n - 1) / t->block_n;
-    if (gy > 65535 || G > 65535)
+    if (gy + 1 > 65535 || G > 65535)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: grid %lld x %lld x %lld beyond the launch limits (y, z <= 65535)",
                         FN, (long long)gx, (long long)gy, (long long)G);
     if (arch == DSK_ARCH_SM90A) {
@@ -348,7 +348,8 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
         uint64_t da[2] = {(uint64_t)K, (uint64_t)(G > 1 && masked ? G * rows : rows)}, sta[1] = {(uint64_t)lda};
         uint64_t db[2] = {(uint64_t)K, (uint64_t)(G * N)}, stb[1] = {(uint64_t)ldb};
         uint64_t dsa[2] = {(uint64_t)rows, (uint64_t)(G * kbc)}, stsa[1] = {(uint64_t)sa_ld * 4};
-        uint32_t boxa[2] = {128, (uint32_t)t->block_m}, boxb[2] = {128, (uint32_t)t->block_n};
+        /* cluster 2: each CTA loads (and multicasts) half of the A tile */
+        uint32_t boxa[2] = {128, (uint32_t)(t->block_m / t->cluster)}, boxb[2] = {128, (uint32_t)t->block_n};
         uint32_t boxsa[2] = {(uint32_t)t->block_m, 1}, es[2] = {1, 1};
         s = drv->tensor_map_encode(ctx, &maps[0], DSK_TMA_UINT8, 2, pa, da, sta, boxa, es, DSK_TMA_SWIZZLE_128B);
         if (!s)
@@ -379,13 +380,20 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
             pdm = (char *)dmaps + 3 * sizeof(dsk_tensor_map);
     }
     /* the launch contract (docs/KERNELS.md): one CTA per tile, or for persistent kernels
-     * min(tiles, SMs) CTAs along x that walk the tiles */
-    unsigned grid[3] = {(unsigned)gx, (unsigned)gy, masked ? (unsigned)G : 1};
+     * min(tiles, SMs) CTAs along x that walk the tiles; cluster 2: pairs of N tiles, one per
+     * CTA of the cluster (the grid's y padded to even; persistent: units of two N tiles and
+     * min(units, SMs / 2) clusters along x) */
+    unsigned grid[3] = {(unsigned)gx, (unsigned)gy, masked ? (unsigned)G : 1}, cdim[3] = {1, 1, 1};
+    if (t->cluster == 2 && !t->persistent) {
+        grid[1] = (unsigned)((gy + 1) / 2 * 2);
+        cdim[1] = 2;
+    }
     if (t->persistent) {
-        int64_t tiles = gx * gy * (masked ? G : 1);
-        int64_t sms = pr->num_sms > 0 ? pr->num_sms : 1;
-        grid[0] = (unsigned)(tiles < sms ? tiles : sms);
+        int64_t cl = t->cluster, units = gx * ((gy + cl - 1) / cl) * (masked ? G : 1);
+        int64_t slots = pr->num_sms / cl > 0 ? pr->num_sms / cl : 1;
+        grid[0] = (unsigned)((units < slots ? units : slots) * cl);
         grid[1] = grid[2] = 1;
+        cdim[0] = (unsigned)cl;
     }
     if (!s) {
         void *params[DSK_GEMM_NPARAMS] = {&pa,    &pb,    &psa,   &psb,  &pd,   &idx_ptr, &m32,
@@ -394,7 +402,7 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
                                           &pdm,   &groups32};
         dsk_gpu_launch cfg = {.grid = {grid[0], grid[1], grid[2]},
                               .block = {(unsigned)plan.threads, 1, 1},
-                              .cluster = {1, 1, 1},
+                              .cluster = {cdim[0], cdim[1], cdim[2]},
                               .dynamic_smem = plan.smem_dynamic_bytes};
         s = drv->launch(ctx, fn, &cfg, params);
         if (s)

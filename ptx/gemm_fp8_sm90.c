@@ -26,7 +26,7 @@ typedef struct sm90 {
     const dsk_gemm_tile *t;
     const dsk_gemm_plan *p;
     dsk_ptx_text *b;
-    int swap, mm, mn, cwg, mt, nt, S, nb_vals;
+    int swap, mm, mn, cwg, mt, nt, S, nb_vals, cl;
     int a_bytes, b_bytes, sa_bytes;   /* per stage */
 } sm90;
 
@@ -41,6 +41,9 @@ static void emit_params(sm90 *k, const char *entry)
     P("\t.param .u64 p_ga, .param .u64 p_gb, .param .u64 p_gsa, .param .u64 p_gsb, .param .u64 p_gd,\n");
     P("\t.param .u32 p_out_f32, .param .u64 p_tmap_d, .param .u32 p_groups)\n");
     P(".maxntid %d, 1, 1\n", k->p->threads);
+    /* clusters of 2 along N (one CTA per N tile of a pair) or, persistent, along x */
+    if (k->cl == 2)
+        P(".reqnctapercluster %s\n", k->t->persistent ? "2, 1, 1" : "1, 2, 1");
     if (k->cwg == 2)
         P(".maxnreg %d\n", k->p->max_regs);
 }
@@ -48,7 +51,7 @@ static void emit_params(sm90 *k, const char *entry)
 static void emit_decls(sm90 *k)
 {
     int nacc = k->mt * k->mn / 2;
-    P("\t.reg .pred %%pin, %%pv, %%pa, %%pe, %%pl, %%pw, %%pz, %%pt;\n");
+    P("\t.reg .pred %%pin, %%pv, %%pa, %%pe, %%pl, %%pw, %%pz, %%pt, %%pld;\n");
     P("\t.reg .b16 %%ep_h;\n");
     P("\t.reg .f32 %%ps<%d>, %%fin<%d>, %%sprod;\n", nacc, nacc);
     P("\t.reg .f32 %%sa<%d>, %%sbv<%d>", 2 * (k->swap ? k->nt : k->mt), k->nb_vals);
@@ -61,7 +64,8 @@ static void emit_decls(sm90 *k)
     P("\t.reg .b32 %%a_valid, %%b_valid, %%a_rem, %%b_rem, %%nb_rem, %%rP, %%rQ, %%d_row0, %%d_col0, %%ep_grp;\n");
     P("\t.reg .b32 %%smem, %%bar, %%stage, %%ph, %%fb, %%eb, %%a_s, %%b_s, %%sa_s, %%kc, %%a_row, %%b_row, %%sa_row;\n");
     P("\t.reg .b32 %%sc_as, %%t2, %%t3, %%mblk, %%nblk, %%tile, %%ntiles, %%mb, %%nbk, %%tpg, %%groups;\n");
-    P("\t.reg .b32 %%dbuf, %%ep_s, %%ep_b;\n");
+    P("\t.reg .b32 %%dbuf, %%ep_s, %%ep_b, %%crank, %%peer, %%ra, %%a_half;\n");
+    P("\t.reg .b16 %%mcast;\n");
     P("\t.reg .b64 %%tmap_a, %%tmap_b, %%tmap_sa, %%tmap_d, %%sb_ptr, %%sb_base, %%d_base, %%d_base0;\n");
     P("\t.reg .b64 %%idx, %%idx_thr, %%u, %%v, %%st;\n");
     P("\t.reg .b64 %%dp, %%dq, %%sb_blk<%d>, %%sc_off, %%sc_b;\n", k->nb_vals);
@@ -88,6 +92,8 @@ static void emit_setup(sm90 *k)
     P("\tld.param.u32 %%ldd, [p_ldd];\n\tld.param.u32 %%sb_n, [p_sb_n];\n\tld.param.u32 %%sb_k, [p_sb_k];\n");
     P("\tld.param.u32 %%out_f32, [p_out_f32];\n");
     P("\tshr.u32 %%nk, %%kdim, 7;\n");
+    if (k->cl == 2)
+        P("\tmov.u32 %%crank, %%cluster_ctarank;\n\txor.b32 %%peer, %%crank, 1;\n\tmov.u16 %%mcast, 3;\n");
     if (t->tma_store)
         P("\tld.param.u64 %%tmap_d, [p_tmap_d];\n");
     if (t->persistent) {
@@ -95,6 +101,9 @@ static void emit_setup(sm90 *k)
         P("\t// persistent scheduler: CTA i runs tiles i, i + nctaid.x, ... of ntiles\n");
         P("\tadd.u32 %%mb, %%m, %d;\n\tdiv.u32 %%mb, %%mb, %d;\n", t->block_m - 1, t->block_m);
         P("\tadd.u32 %%nbk, %%n, %d;\n\tdiv.u32 %%nbk, %%nbk, %d;\n", t->block_n - 1, t->block_n);
+        if (k->cl == 2)
+            P("\t// a cluster walks units of two N tiles (its CTAs' ranks): columns of units = ceil(nbk / 2)\n"
+              "\tadd.u32 %%nbk, %%nbk, 1;\n\tshr.u32 %%nbk, %%nbk, 1;\n");
         P("\tmul.lo.u32 %%tpg, %%mb, %%nbk;\n\tmov.u32 %%ntiles, %%tpg;\n");
         if (t->layout == DSK_GEMM_MASKED)
             P("\tld.param.u32 %%groups, [p_groups];\n\tmul.lo.u32 %%ntiles, %%tpg, %%groups;\n");
@@ -127,6 +136,8 @@ static void emit_tile_coords(sm90 *k, char role)
       SM90_RASTER_BAND);
     P("\tsub.u32 %%t0, %%mb, %%t3;\n\tmin.u32 %%t0, %%t0, %d;\n", SM90_RASTER_BAND);
     P("\trem.u32 %%mblk, %%t1, %%t0;\n\tadd.u32 %%mblk, %%mblk, %%t3;\n\tdiv.u32 %%nblk, %%t1, %%t0;\n");
+    if (k->cl == 2)
+        P("\tmad.lo.u32 %%nblk, %%nblk, 2, %%crank;\n");
 }
 
 /* The tile's rows and columns, its group, and the TMA rows of A, B and a_scale (A in
@@ -163,7 +174,8 @@ static void emit_tile_next(sm90 *k, char role)
 {
     P("L_%cnext:\n", role);
     if (k->t->persistent)
-        P("\tmov.u32 %%t0, %%nctaid.x;\n\tadd.u32 %%tile, %%tile, %%t0;\n\tbra.uni L_%ctile;\n", role);
+        P("\tmov.u32 %%t0, %s;\n\tadd.u32 %%tile, %%tile, %%t0;\n\tbra.uni L_%ctile;\n",
+          k->cl == 2 ? "%nclusterid.x" : "%nctaid.x", role);
     P("L_%cdone:\n", role);
 }
 
@@ -183,37 +195,54 @@ static void emit_advance(sm90 *k)
 
 static void emit_producer(sm90 *k)
 {
-    P("\t// ---- producer warpgroup: one thread issues the TMA loads ----\n");
+    P("\t// ---- producer warpgroup: its first warp walks the tiles, lane 0 issues the TMA loads ----\n");
     if (k->cwg == 2)
         P("\tsetmaxnreg.dec.sync.aligned.u32 40;\n");
-    P("\tsetp.ne.u32 %%pl, %%tx, %d;\n\t@%%pl bra.uni L_exit;\n", k->cwg * 128);
+    /* whole warps leave (the warp that stays is converged at the cluster barrier at the end) */
+    P("\tsetp.ne.u32 %%pl, %%warp, 0;\n\t@%%pl bra.uni L_exit;\n\tsetp.eq.u32 %%pld, %%lane, 0;\n");
     P("\t// stage and phase run on across tiles: the consumers walk the same tile sequence\n");
-    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %%ctaid.x;\n");
+    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %s;\n", k->cl == 2 ? "%clusterid.x" : "%ctaid.x");
     emit_tile_coords(k, 'p');
     emit_tile_setup(k, "L_pnext");
+    if (k->cl == 2) {
+        /* this CTA's half of the A tile: rows a_row + rank * BLOCK_M/2, landing at the same
+         * offset of the stage in both CTAs (multiples of 1024 B: the 128B-swizzle atom) */
+        P("\tmad.lo.u32 %%a_half, %%crank, %d, %%a_row;\n", k->t->block_m / 2);
+    }
     P("\tmov.u32 %%kb, 0;\n");
     P("L_prod:\n");
-    P("\t// wait until the consumers released this stage (a fresh barrier passes parity 1)\n");
+    P("\t// wait until the consumers released this stage (a fresh barrier passes parity 1)%s\n",
+      k->cl == 2 ? ": those of both CTAs, since\n\t// this CTA's multicast writes the stage in both" : "");
     P("\tmad.lo.u32 %%eb, %%stage, 8, %%bar;\n\tadd.u32 %%eb, %%eb, %d;\n", k->S * 8);
     P("\txor.b32 %%t1, %%ph, 1;\n");
     emit_wait(k, "%eb", "%t1");
     P("\tmad.lo.u32 %%fb, %%stage, 8, %%bar;\n");
-    P("\tmbarrier.arrive.expect_tx.shared::cta.b64 %%st, [%%fb], %d;\n", k->a_bytes + k->b_bytes + k->t->block_m * 4);
+    P("\t@%%pld mbarrier.arrive.expect_tx.shared::cta.b64 %%st, [%%fb], %d;\n",
+      k->a_bytes + k->b_bytes + k->t->block_m * 4);
     P("\tmad.lo.u32 %%a_s, %%stage, %d, %%smem;\n", k->a_bytes);
     P("\tmad.lo.u32 %%b_s, %%stage, %d, %%smem;\n\tadd.u32 %%b_s, %%b_s, %d;\n", k->b_bytes, k->S * k->a_bytes);
     P("\tmad.lo.u32 %%sa_s, %%stage, %d, %%smem;\n\tadd.u32 %%sa_s, %%sa_s, %d;\n", k->sa_bytes,
       k->S * (k->a_bytes + k->b_bytes));
     P("\tshl.b32 %%kc, %%kb, 7;\n\tadd.u32 %%t0, %%sa_row, %%kb;\n");
-    P("\tcp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%a_s], [%%tmap_a, {%%kc, "
-      "%%a_row}], [%%fb];\n");
-    P("\tcp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%b_s], [%%tmap_b, {%%kc, "
-      "%%b_row}], [%%fb];\n");
-    P("\tcp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%sa_s], [%%tmap_sa, "
+    if (k->cl == 2) {
+        /* PTX ISA 9.7.9.25.5.1 cp.async.bulk.tensor, .multicast::cluster: the box lands at the
+         * same shared offset in every CTA of ctaMask and signals the mbarrier at the same
+         * offset in each; the full barriers expect the whole A tile (both halves) */
+        P("\tmad.lo.u32 %%t3, %%crank, %d, %%a_s;\n", k->a_bytes / 2);
+        P("\t@%%pld cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster "
+          "[%%t3], [%%tmap_a, {%%kc, %%a_half}], [%%fb], %%mcast;\n");
+    } else {
+        P("\t@%%pld cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%a_s], [%%tmap_a, "
+          "{%%kc, %%a_row}], [%%fb];\n");
+    }
+    P("\t@%%pld cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%b_s], [%%tmap_b, "
+      "{%%kc, %%b_row}], [%%fb];\n");
+    P("\t@%%pld cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%%sa_s], [%%tmap_sa, "
       "{%%m0, %%t0}], [%%fb];\n");
     emit_advance(k);
     P("\tadd.u32 %%kb, %%kb, 1;\n\tsetp.lt.u32 %%pl, %%kb, %%nk;\n\t@%%pl bra.uni L_prod;\n");
     emit_tile_next(k, 'p');
-    P("\tbra.uni L_exit;\n");
+    P("\tbra.uni L_end;\n");
 }
 
 /* Consumer addressing: rows of this thread in the wgmma D fragment (PTX ISA 9.7.15.5.1,
@@ -318,7 +347,7 @@ static void emit_consumer(sm90 *k, const dsk_gemm_frag *fr)
     P("\t// ---- consumer warpgroups: wgmma + FP32 promotion ----\n");
     if (k->cwg == 2)
         P("\tsetmaxnreg.inc.sync.aligned.u32 232;\n");
-    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %%ctaid.x;\n");
+    P("\tmov.u32 %%stage, 0;\n\tmov.u32 %%ph, 0;\n\tmov.u32 %%tile, %s;\n", k->cl == 2 ? "%clusterid.x" : "%ctaid.x");
     emit_tile_coords(k, 'c');
     emit_tile_setup(k, "L_cnext");
     emit_consumer_addressing(k);
@@ -353,6 +382,13 @@ static void emit_consumer(sm90 *k, const dsk_gemm_frag *fr)
     P("\t// release the stage: one arrival per consumer warp\n");
     P("\tmad.lo.u32 %%eb, %%stage, 8, %%bar;\n\tadd.u32 %%eb, %%eb, %d;\n", k->S * 8);
     P("\tsetp.eq.u32 %%pl, %%lane, 0;\n\t@%%pl mbarrier.arrive.shared::cta.b64 %%st, [%%eb];\n");
+    if (k->cl == 2) {
+        /* and on the partner CTA's empty barrier (PTX ISA 9.7.9.22 mapa, 9.7.13.15.13
+         * mbarrier.arrive on a shared::cluster address: release at cluster scope orders
+         * this warp's reads of the stage before the partner's multicast overwrites it) */
+        P("\tmapa.shared::cluster.u32 %%ra, %%eb, %%peer;\n");
+        P("\t@%%pl mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%%ra];\n");
+    }
     dsk_ptx_emit_promote(fr);
     emit_advance(k);
     P("\tadd.u32 %%kb, %%kb, 1;\n\tsetp.lt.u32 %%pl, %%kb, %%nk;\n\t@%%pl bra.uni L_cons;\n");
@@ -383,6 +419,7 @@ void dsk_ptx_emit_sm90(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const cha
     k->mt = k->mm / 64 / k->cwg;
     k->nt = k->mn / 8;
     k->S = t->stages;
+    k->cl = t->cluster;
     k->a_bytes = t->block_m * 128;
     k->b_bytes = t->block_n * 128;
     k->sa_bytes = (t->block_m * 4 + 127) / 128 * 128;
@@ -400,18 +437,25 @@ void dsk_ptx_emit_sm90(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const cha
     P("{\n");
     emit_decls(k);
     emit_setup(k);
-    P("\t// barriers: full[s] (count 1: producer arrive.expect_tx) at dsk_bar + 8s, empty[s] (count %d:\n", 4 * k->cwg);
-    P("\t// one per consumer warp) at dsk_bar + 8(S + s)\n");
+    P("\t// barriers: full[s] (count 1: producer arrive.expect_tx) at dsk_bar + 8s, empty[s] (count %d:\n",
+      4 * k->cwg * k->cl);
+    P("\t// one per consumer warp%s) at dsk_bar + 8(S + s)\n", k->cl == 2 ? " of both CTAs of the cluster" : "");
     P("\tsetp.ne.u32 %%pl, %%tx, 0;\n\t@%%pl bra.uni L_init_done;\n");
     for (int s = 0; s < k->S; s++) {
         P("\tmbarrier.init.shared::cta.b64 [%%bar+%d], 1;\n", s * 8);
-        P("\tmbarrier.init.shared::cta.b64 [%%bar+%d], %d;\n", (k->S + s) * 8, 4 * k->cwg);
+        P("\tmbarrier.init.shared::cta.b64 [%%bar+%d], %d;\n", (k->S + s) * 8, 4 * k->cwg * k->cl);
     }
     P("\tfence.mbarrier_init.release.cluster;\n\tfence.proxy.async.shared::cta;\n");
-    P("L_init_done:\n\tbar.sync 0;\n");
+    if (k->cl == 2)  /* the partner's barriers must be initialized before any remote access */
+        P("L_init_done:\n\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n");
+    else
+        P("L_init_done:\n\tbar.sync 0;\n");
     P("\tsetp.lt.u32 %%pl, %%wg, %d;\n\t@%%pl bra.uni L_consumer;\n", k->cwg);
     emit_producer(k);
     P("L_consumer:\n");
     emit_consumer(k, &fr);
+    P("L_end:\n");
+    if (k->cl == 2)  /* no CTA leaves while its partner may still arrive on its barriers */
+        P("\tbarrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;\n");
     P("L_exit:\n\tret;\n}\n");
 }

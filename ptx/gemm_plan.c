@@ -210,8 +210,9 @@ static int plan_sm90(const dsk_gemm_tile *t, size_t limit, dsk_gemm_plan *p)
     }
     if (t->cluster != 1 && t->cluster != 2)
         return illegal(p, "sm90a cluster %d: expected 1 or 2", t->cluster);
-    if (t->cluster == 2)
-        return illegal(p, "sm90a cluster 2 (TMA multicast) is not implemented by the emitter yet");
+    if (t->cluster == 2 && t->block_m % 16)
+        return illegal(p, "sm90a cluster 2 block_m %d: each CTA multicasts half of the A tile, which must be a "
+                          "multiple of 8 rows (the 128B-swizzle atom): block_m %% 16 == 0", t->block_m);
     p->consumer_warpgroups = mm == 64 ? 1 : 2;
     p->warps_m = p->consumer_warpgroups;
     p->warps_n = 1;

@@ -88,8 +88,13 @@ static int check_arch(const char *ptxas, dsk_arch arch)
                                 strstr(ptx, "fence.proxy.async.shared::cta") &&
                                 strstr(ptx, "cp.async.bulk.wait_group.read 0"),
                             "%s: no TMA store of D through shared memory", name);
+            if (t->cluster == 2)
+                DSK_T_CHECK(strstr(ptx, ".multicast::cluster") && strstr(ptx, "mapa.shared::cluster") &&
+                                strstr(ptx, "mbarrier.arrive.release.cluster.shared::cluster") &&
+                                strstr(ptx, "barrier.cluster.wait") && strstr(ptx, ".reqnctapercluster"),
+                            "%s: no TMA multicast / remote mbarrier arrive / cluster barrier", name);
             if (t->persistent)
-                DSK_T_CHECK(strstr(ptx, "%nctaid.x") && strstr(ptx, "L_ctile:") && strstr(ptx, "L_ptile:"),
+                DSK_T_CHECK(strstr(ptx, t->cluster == 2 ? "%nclusterid.x" : "%nctaid.x") && strstr(ptx, "L_ctile:") && strstr(ptx, "L_ptile:"),
                             "%s: no persistent tile loop", name);
         } else {
             DSK_T_CHECK(strstr(ptx, "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32") != NULL,

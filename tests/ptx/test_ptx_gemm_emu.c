@@ -286,6 +286,22 @@ int main(int argc, char **argv)
         {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig_tmastore_p", 0, 112, 128, 4, {65, 0, 1, 200}, DSK_BF16, 3},
         {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked_tmastore_p", 200, 72, 128, 3, {200, 0, 65}, DSK_BF16, 4},
         {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab_tmastore_p", 65, 72, 128, 3, {1, 0, 65}, DSK_BF16, 2},
+        /* clusters of 2 with TMA multicast of A (N tiles paired; an odd count of N tiles
+         * leaves a phantom partner that loads and multicasts but stores nothing) */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2", 200, 112, 256, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s3_c2", 65, 72, 1024, 1, {0}, DSK_F32, 0},  /* the ring wraps */
+        {"emu:h800", "gemm_fp8_sm90a_32x128_s4_c2_swapab", 65, 576, 128, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_contig", 0, 112, 128, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s2_c2_masked", 65, 72, 640, 3, {0, 7, 65}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c2_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_tmastore", 65, 576, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_p", 600, 72, 128, 1, {0}, DSK_F32, 4},
+        /* all three: persistent + cluster 2 + TMA store */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c2_tmastore_p", 200, 576, 128, 1, {0}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_tmastore_p", 1, 72, 128, 1, {0}, DSK_BF16, 2},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_contig_tmastore_p", 0, 112, 128, 4, {65, 0, 1, 200}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_masked_tmastore_p", 200, 72, 128, 3, {200, 0, 65}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c2_masked_swapab_tmastore_p", 65, 72, 128, 3, {1, 0, 65}, DSK_BF16, 2},
         /* sm_90a, H20 (78 SMs): other tiles */
         {"emu:h20", "gemm_fp8_sm90a_64x128_s4_c1", 65, 576, 512, 1, {0}, DSK_BF16, 0},
         {"emu:h20", "gemm_fp8_sm90a_32x128_s4_c1_swapab", 7, 576, 256, 1, {0}, DSK_F32, 0},
@@ -307,7 +323,7 @@ int main(int argc, char **argv)
         if (only && !strstr(c->tile, only) && !strstr(c->dev, only))
             continue;
         int big = (c->m + 64) * c->n * c->k > 100000000LL && !full;
-        run_case(c, i, !big, i == 2 || i == 20 || i == 31);
+        run_case(c, i, !big, i == 2 || i == 20 || i == 33 || i == 44);
     }
     return dsk_t_finish();
 }

@@ -125,6 +125,8 @@ int main(void)
         {DSK_ARCH_SM89, 64, 128, 1, 0, 1, "persistent"},
         /* the persistent loop's live state: 176 accumulators fit the consumers' 232, 184 do not */
         {DSK_ARCH_SM90A, 128, 184, 1, 0, 1, "registers"},  {DSK_ARCH_SM90A, 256, 96, 1, 0, 1, "registers"},
+        /* cluster 2 multicasts half of A: whole 8-row swizzle atoms */
+        {DSK_ARCH_SM90A, 8, 64, 2, 1, 0, "multiple of 8 rows"}, {DSK_ARCH_SM90A, 24, 128, 2, 1, 0, "block_m % 16"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         t = dsk_gemm_tile_default(bad[i].arch, bad[i].m, bad[i].n);
