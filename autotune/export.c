@@ -185,7 +185,8 @@ dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_ste
         const dsk_gemm_tile *t = &c->tile;
         const dsk_gemm_plan *p = &c->plan;
         long long gx = (shapes[i].m + t->block_m - 1) / t->block_m, gy = (shapes[i].n + t->block_n - 1) / t->block_n;
-        long long tiles = gx * gy, sms = (long long)g->sms.v;
+        long long cl = t->cluster, sms = (long long)g->sms.v;
+        long long units = gx * ((gy + cl - 1) / cl), slots = sms / cl > 0 ? sms / cl : 1;
         fprintf(m, "%s\n  {\"name\": ", written ? "," : "");
         jstr(m, names[i]);
         fprintf(m, ", \"op\": \"gemm_fp8\", \"layout\": \"dense\", \"shape\": [%lld, %lld, %lld],\n   \"kernel\": ",
@@ -199,16 +200,27 @@ dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_ste
         fprintf(m, ",\n   \"tile\": {\"block_m\": %d, \"block_n\": %d, \"block_k\": %d, \"stages\": %d, \"cluster\": %d, "
                    "\"persistent\": %d, \"swap_ab\": %d, \"tma_store\": %d},\n",
                 t->block_m, t->block_n, t->block_k, t->stages, t->cluster, t->persistent, t->swap_ab, t->tma_store);
-        if (t->persistent)
+        /* docs/KERNELS.md "Launch contract" */
+        if (t->persistent && cl == 2)
+            fprintf(m, "   \"grid\": [%lld, 1, 1], \"grid_rule\": [\"2 * min(units, floor(SMs / 2)) with units = G * "
+                       "ceil(M / block_m) * ceil(ceil(N / block_n) / 2) (G for masked, else 1); any even value in [2, "
+                       "2 * units] is correct\", \"1\", \"1\"], \"sms\": %lld,\n",
+                    2 * (units < slots ? units : slots), sms);
+        else if (t->persistent)
             fprintf(m, "   \"grid\": [%lld, 1, 1], \"grid_rule\": [\"min(tiles, SMs) with tiles = G * ceil(M / block_m) * "
                        "ceil(N / block_n) (G for masked, else 1); any value in [1, tiles] is correct\", \"1\", \"1\"], "
                        "\"sms\": %lld,\n",
-                    tiles < sms ? tiles : sms, sms);
+                    units < slots ? units : slots, sms);
+        else if (cl == 2)
+            fprintf(m, "   \"grid\": [%lld, %lld, 1], \"grid_rule\": [\"ceil(M / block_m)\", \"ceil(N / block_n) rounded "
+                       "up to even (cluster pairs)\", \"G for masked, else 1\"],\n",
+                    gx, (gy + 1) / 2 * 2);
         else
             fprintf(m, "   \"grid\": [%lld, %lld, 1], \"grid_rule\": [\"ceil(M / block_m)\", \"ceil(N / block_n)\", "
                        "\"G for masked, else 1\"],\n",
                     gx, gy);
-        fprintf(m, "   \"block\": [%d, 1, 1], \"cluster\": [%d, 1, 1],\n", p->threads, t->cluster);
+        fprintf(m, "   \"block\": [%d, 1, 1], \"cluster\": [%s],\n", p->threads,
+                cl == 1 ? "1, 1, 1" : t->persistent ? "2, 1, 1" : "1, 2, 1");
         fprintf(m, "   \"dynamic_smem\": %zu, \"static_smem\": %zu, \"max_regs\": %d,\n", p->smem_dynamic_bytes,
                 p->smem_static_bytes, p->max_regs);
         if (arch == DSK_ARCH_SM90A) {
@@ -217,13 +229,14 @@ dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_ste
             long long M = shapes[i].m, N = shapes[i].n, K = shapes[i].k, sa_ld = (M + 3) / 4 * 4;
             fprintf(m, "   \"tensor_maps\": [\n"
                        "    {\"param\": \"a\", \"dtype\": \"UINT8\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
-                       "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, M], stride lda\"},\n"
+                       "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, M], stride lda; "
+                       "box [128, block_m / cluster]: in a cluster of 2 each CTA loads half of A's tile\"},\n"
                        "    {\"param\": \"b\", \"dtype\": \"UINT8\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
                        "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, G*N], stride ldb\"},\n"
                        "    {\"param\": \"sa\", \"dtype\": \"FLOAT32\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
                        "\"box\": [%d, 1], \"element_strides\": [1, 1], \"swizzle\": \"NONE\", "
                        "\"rule\": \"dims [M, G*ceil(K/128)], stride sa_ld*4\"}",
-                    K, M, K, t->block_m, K, N, K, t->block_n, M, K / 128, sa_ld * 4, t->block_m);
+                    K, M, K, t->block_m / t->cluster, K, N, K, t->block_n, M, K / 128, sa_ld * 4, t->block_m);
             if (t->tma_store)
                 fprintf(m, ",\n    {\"param\": \"tmap_d\", \"dtype\": \"BFLOAT16\", \"rank\": 2, \"dims\": [%lld, %lld], "
                            "\"strides_bytes\": [%lld], \"box\": [%d, %d], \"element_strides\": [1, 1], \"swizzle\": \"NONE\", "

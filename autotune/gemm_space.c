@@ -69,6 +69,11 @@ static void explain(const dsk_gpu *g, dsk_tune_result *r)
                       "DRAM latency (%.1f us vs memory %.1f us)", tb, b->tile.stages, p->t_latency,
                       p->t_memory);
         break;
+    case DSK_BOUND_L2:
+        o += snprintf(e + o, cap - o, "%s is L2-bound: %.1f us to move its operand tiles from L2 into the busiest "
+                      "SM (assumed rate; tensor %.1f us)%s", tb, p->t_l2, p->t_tensor,
+                      b->tile.cluster == 2 ? ", half of A multicast by the cluster partner" : "");
+        break;
     case DSK_BOUND_OVERHEAD:
         o += snprintf(e + o, cap - o, "%s is overhead-bound: fill/drain %.1f us + launch %.1f us exceed "
                       "tensor %.1f us and memory %.1f us", tb, p->t_fill, p->t_launch, p->t_tensor,
@@ -89,9 +94,10 @@ static void explain(const dsk_gpu *g, dsk_tune_result *r)
         {"DRAM traffic (A/B re-reads)", u->t_memory - p->t_memory},
         {"bytes in flight (latency)", u->t_latency - p->t_latency},
         {"pipeline fill/drain", u->t_fill - p->t_fill},
+        {"L2 -> SM operand traffic (TMA multicast)", u->t_l2 - p->t_l2},
     };
     int w = 0;
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 6; i++)
         if (c[i].d > c[w].d) w = i;
     o += snprintf(e + o, cap - o, "; margin %.1f%% over the runner-up %s", 100 * r->margin, qb);
     if (r->margin < g->band.v)

@@ -82,16 +82,16 @@ static void print_text(const dsk_gpu *g, const dsk_tune_result *r, const int *id
            g->name, g->description, g->arch, g->sms.v);
     printf("PREDICTED times (analytic model, docs/MODEL.md; not measured), band +-%.0f%%.\n", 100 * g->band.v);
     printf("%d legal configurations of %d tried (the emitter's plan rejects the rest).\n\n", r->n, r->enumerated);
-    printf(" #  %-34s %9s %17s %7s %6s %-8s| %6s %6s %6s %6s %6s %5s\n", "kernel", "pred. us", "band", "TFLOPS",
-           "GB/s", "bound", "tensor", "promo", "memory", "latncy", "fill", "waves");
+    printf(" #  %-44s %9s %17s %7s %6s %-8s| %6s %6s %6s %6s %6s %6s %5s\n", "kernel", "pred. us", "band", "TFLOPS",
+           "GB/s", "bound", "tensor", "promo", "memory", "latncy", "l2", "fill", "waves");
     for (int i = 0; i < top; i++) {
         const dsk_tune_candidate *c = &r->cand[idx[i]];
         const dsk_gemm_prediction *p = &c->pred;
         char band[40];
         snprintf(band, sizeof band, "%.2f-%.2f", p->us_lo, p->us_hi);
-        printf("%2d  %-34s %9.2f %17s %7.1f %6.0f %-8s| %6.2f %6.2f %6.2f %6.2f %6.2f %5.2f", i + 1, c->kernel,
+        printf("%2d  %-44s %9.2f %17s %7.1f %6.0f %-8s| %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %5.2f", i + 1, c->kernel,
                p->us, band, p->tflops, p->gbps, dsk_tune_bound_name(p->bound), p->t_tensor, p->t_promote,
-               p->t_memory, p->t_latency, p->t_fill, p->waves);
+               p->t_memory, p->t_latency, p->t_l2, p->t_fill, p->waves);
         if (c->measured) printf("  measured %.2f us", c->measured_us);
         if (c->verified) printf("  emulator: matches reference");
         printf("\n");

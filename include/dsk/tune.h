@@ -106,7 +106,8 @@ typedef enum dsk_tune_bound {
     DSK_BOUND_COMPUTE = 0,  /* tensor cores (incl. wave quantization) */
     DSK_BOUND_MEMORY,       /* DRAM bandwidth */
     DSK_BOUND_LATENCY,      /* too few bytes in flight per SM to reach the bandwidth */
-    DSK_BOUND_OVERHEAD      /* pipeline fill/drain, promotion and launch dominate */
+    DSK_BOUND_OVERHEAD,     /* pipeline fill/drain, promotion and launch dominate */
+    DSK_BOUND_L2            /* operand bytes from L2 into the SMs (assumed per-SM rate) */
 } dsk_tune_bound;
 const char *dsk_tune_bound_name(dsk_tune_bound b);  /* "compute", "memory", ... */
 
@@ -119,6 +120,8 @@ typedef struct dsk_gemm_prediction {
     double t_promote;         /* exposed CUDA-core FP32 promotion every 128 of K */
     double t_fill;            /* exposed pipeline fill + epilogue drain */
     double t_launch;
+    double t_l2;              /* operand bytes from L2 into the busiest SM (TMA multicast of A
+                               * in a cluster of 2 fetches half of A per CTA) */
     long long tiles;          /* output tiles (all groups) */
     int ctas_per_sm;          /* resident CTAs per SM the plan allows */
     double waves;             /* tiles / (SMs x CTAs per SM), unrounded */

@@ -58,13 +58,21 @@ static void check_export(const char *gpu_name, int batch, const dsk_tune_export_
         long long M = (long long)shape->items[0].num, N = (long long)shape->items[1].num;
         int bm = (int)dsk_json_get(tile, "block_m")->num, bn = (int)dsk_json_get(tile, "block_n")->num;
         int pers = (int)dsk_json_get(tile, "persistent")->num, tma = (int)dsk_json_get(tile, "tma_store")->num;
-        long long tiles = ((M + bm - 1) / bm) * ((N + bn - 1) / bn), sms = (long long)g->sms.v;
+        int cl = (int)dsk_json_get(tile, "cluster")->num;
+        const dsk_json *cdim = dsk_json_get(k, "cluster");
+        long long gn = (N + bn - 1) / bn, units = ((M + bm - 1) / bm) * ((gn + cl - 1) / cl), slots = g->sms.v / cl;
         if (pers)
-            DSK_T_CHECK(grid->items[0].num == (tiles < sms ? tiles : sms) && grid->items[1].num == 1,
-                        "%s: persistent grid follows min(tiles, SMs)", name->str);
+            DSK_T_CHECK(grid->items[0].num == cl * (units < slots ? units : slots) && grid->items[1].num == 1 &&
+                            cdim->items[0].num == cl && cdim->items[1].num == 1,
+                        "%s: persistent grid follows cluster * min(units, SMs / cluster)", name->str);
         else
-            DSK_T_CHECK(grid->items[0].num == (M + bm - 1) / bm && grid->items[1].num == (N + bn - 1) / bn,
-                        "%s: grid follows ceil(M/block_m), ceil(N/block_n)", name->str);
+            DSK_T_CHECK(grid->items[0].num == (M + bm - 1) / bm && grid->items[1].num == (gn + cl - 1) / cl * cl &&
+                            cdim->items[0].num == 1 && cdim->items[1].num == cl,
+                        "%s: grid follows ceil(M/block_m), ceil(N/block_n) (even for clusters of 2)", name->str);
+        if (sm90) {
+            const dsk_json *box = dsk_json_get(&tm->items[0], "box");
+            DSK_T_CHECK(box && box->items[1].num == bm / cl, "%s: A's box has block_m / cluster rows", name->str);
+        }
         DSK_T_CHECK(smem->num + 1024 <= g->smem_block_kb.v * 1024 + 1024 && smem->num > 0, "%s: dynamic smem %g fits",
                     name->str, smem->num);
         int nmaps = tm->n;
@@ -78,13 +86,15 @@ static void check_export(const char *gpu_name, int batch, const dsk_tune_export_
             int ci = 0;
             while (opts && ci < r.n &&
                    ((opts->persistent >= 0 && r.cand[ci].tile.persistent != opts->persistent) ||
-                    (opts->tma_store >= 0 && r.cand[ci].tile.tma_store != opts->tma_store)))
+                    (opts->tma_store >= 0 && r.cand[ci].tile.tma_store != opts->tma_store) ||
+                    (opts->cluster >= 0 && r.cand[ci].tile.cluster != opts->cluster)))
                 ci++;
             DSK_T_CHECK(ci < r.n && !strcmp(r.cand[ci].kernel, kern->str), "%s: %s is the tuned choice %s", name->str,
                         kern->str, ci < r.n ? r.cand[ci].kernel : "(none)");
             if (opts)
                 DSK_T_CHECK((opts->persistent < 0 || pers == opts->persistent) &&
-                                (opts->tma_store < 0 || tma == opts->tma_store),
+                                (opts->tma_store < 0 || tma == opts->tma_store) &&
+                                (opts->cluster < 0 || cl == opts->cluster),
                             "%s: %s lacks the required options", name->str, kern->str);
             dsk_tune_result_free(&r);
         }
@@ -110,8 +120,10 @@ int main(void)
     check_export("h800", 128, NULL);
     check_export("h20", 7, NULL);
     check_export("4090", 64, NULL);
-    dsk_tune_export_opts pt = {1, 1, -1};
+    dsk_tune_export_opts pt = {1, 1, -1}, c2 = {-1, -1, 2}, c2p = {1, -1, 2};
     check_export("h800", 32, &pt);
+    check_export("h800", 32, &c2);
+    check_export("h20", 300, &c2p);
     /* Bad input. */
     const dsk_gpu *g;
     dsk_gpu_find("mi300x", &g);

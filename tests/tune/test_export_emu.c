@@ -161,7 +161,7 @@ static void run(const char *gpu_name, int M, const dsk_tune_export_opts *opts)
      * [1, tiles] is correct), which makes each CTA walk several tiles */
     for (int run = 0; run < (pers ? 2 : 1); run++) {
         if (run) {
-            cfg.grid[0] = cfg.grid[0] > 2 ? 2 : 1;
+            cfg.grid[0] = cfg.grid[0] > 2 ? 2 : cfg.cluster[0] == 2 ? 2 : 1;
             memset(ed, 0xFF, (size_t)(m * n * 2));
         }
         if (DSK_T_OK(dsk_emu_launch(mod, entry, &cfg, vals, &tgt, NULL, NULL))) {
@@ -190,8 +190,11 @@ int main(void)
     run("4090", 5, NULL);
     run("h800", 5, NULL);
     /* a persistent TMA-store kernel, launched from its manifest entry */
-    dsk_tune_export_opts pt = {1, 1, -1};
+    dsk_tune_export_opts pt = {1, 1, -1}, c2 = {0, -1, 2}, c2p = {1, 1, 2};
     run("h800", 5, &pt);
+    /* clusters of 2 (TMA multicast), non-persistent and persistent */
+    run("h800", 5, &c2);
+    run("h800", 5, &c2p);
     return dsk_t_finish();
 #else
     dsk_t_skip("the PTX emulator (emu/: dsk_emu_module_load, dsk_emu_launch, dsk_emu_tensor_map_encode_tiled) "
