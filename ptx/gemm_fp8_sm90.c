@@ -14,10 +14,14 @@
  *     from matrix descriptors (K-major, 128B swizzle), wait, release the stage, and promote
  *     final += partial * a_scale(row) * b_scale(block) in FP32 registers (Hopper's FP8 MMA
  *     keeps ~14 bits of accumulation, so partial sums never run longer than 128 of K);
- *   - epilogue: predicated bf16 / f32 stores from registers (ragged M and N).
- * Not yet emitted: thread-block clusters with TMA multicast, the persistent scheduler, the
- * TMA store epilogue (the plan declares those configurations illegal, with the reason).
- * Parameter list: ptx/gemm_fp8_internal.h. */
+ *   - epilogue: predicated bf16 / f32 stores from registers (ragged M and N), or (_tmastore,
+ *     bf16) the tile staged in shared memory and written by a TMA tensor store;
+ *   - _p: persistent CTAs walk the tiles in banded raster order, the ring's phases running on
+ *     across tiles;
+ *   - _c2: clusters of 2 CTAs on neighbouring N tiles, each loading half of the A tile and
+ *     multicasting it to both; empty barriers count both CTAs' consumer warps (remote arrive).
+ * docs/KERNELS.md describes each and the launch contract. Parameter list:
+ * ptx/gemm_fp8_internal.h. */
 #include <stdio.h>
 #include <string.h>
 #include "ptx/gemm_fp8_internal.h"
