@@ -107,7 +107,7 @@ typedef enum dsk_tune_bound {
     DSK_BOUND_MEMORY,       /* DRAM bandwidth */
     DSK_BOUND_LATENCY,      /* too few bytes in flight per SM to reach the bandwidth */
     DSK_BOUND_OVERHEAD,     /* pipeline fill/drain, promotion and launch dominate */
-    DSK_BOUND_L2            /* operand bytes from L2 into the SMs (assumed per-SM rate) */
+    DSK_BOUND_L2            /* operand bytes from L2 into the SMs (assumed per-SM rate); the last */
 } dsk_tune_bound;
 const char *dsk_tune_bound_name(dsk_tune_bound b);  /* "compute", "memory", ... */
 
