@@ -103,6 +103,9 @@ int dsk_cmd_ptx(int argc, char **argv)
         printf("  threads %d  smem %zu (static %zu, dynamic %zu, %zu per stage)  registers ~%d (cap %d)\n",
                p.threads, p.smem_bytes, p.smem_static_bytes, p.smem_dynamic_bytes, p.stage_bytes,
                p.regs_per_thread, p.max_regs);
+        if (t.tma_store && p.legal)
+            printf("  TMA-store staging: %zu bytes (rows of %d) %s at offset %zu of the ring base\n", p.smem_d_bytes,
+                   p.d_pitch, p.d_in_ring ? "reusing the ring" : "dedicated", p.d_offset);
         return p.legal ? 0 : 1;
     }
     char *ptx = NULL, entry[96];
