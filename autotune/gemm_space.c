@@ -94,7 +94,7 @@ static void explain(const dsk_gpu *g, dsk_tune_result *r)
         {"DRAM traffic (A/B re-reads)", u->t_memory - p->t_memory},
         {"bytes in flight (latency)", u->t_latency - p->t_latency},
         {"pipeline fill/drain", u->t_fill - p->t_fill},
-        {"L2 -> SM operand traffic (TMA multicast)", u->t_l2 - p->t_l2},
+        {"L2 -> SM operand traffic", u->t_l2 - p->t_l2},
     };
     int w = 0;
     for (int i = 1; i < 6; i++)
