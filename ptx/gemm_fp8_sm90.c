@@ -444,7 +444,7 @@ void dsk_ptx_emit_sm90(const dsk_gemm_tile *t, const dsk_gemm_plan *p, const cha
     P("\t// barriers: full[s] (count 1: producer arrive.expect_tx) at dsk_bar + 8s, empty[s] (count %d:\n",
       4 * k->cwg * k->cl);
     P("\t// one per consumer warp%s) at dsk_bar + 8(S + s)\n", k->cl == 2 ? " of both CTAs of the cluster" : "");
-    P("\tsetp.ne.u32 %%pl, %%tx, 0;\n\t@%%pl bra.uni L_init_done;\n");
+    P("\tsetp.ne.u32 %%pl, %%tx, 0;\n\t@%%pl bra L_init_done;  // divergent in warp 0: not .uni\n");
     for (int s = 0; s < k->S; s++) {
         P("\tmbarrier.init.shared::cta.b64 [%%bar+%d], 1;\n", s * 8);
         P("\tmbarrier.init.shared::cta.b64 [%%bar+%d], %d;\n", (k->S + s) * 8, 4 * k->cwg * k->cl);
