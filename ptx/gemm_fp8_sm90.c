@@ -5,7 +5,7 @@
  * Design (after DeepGEMM's fp8_gemm kernel; the code here is dsk's own):
  *   - warpgroups 0..C-1 consume (C = 1 or 2), warpgroup C produces; with C = 2 the kernel
  *     declares .maxnreg 168 and moves registers with setmaxnreg (producer 40, consumers 232);
- *   - one producer thread issues, per k-block of 128, three TMA loads
+ *   - one producer thread (lane 0 of its first warp) issues, per k-block of 128, three TMA loads
  *     (cp.async.bulk.tensor.2d) into a `stages`-deep ring: the A tile (BLOCK_M x 128 e4m3),
  *     the B tile (BLOCK_N x 128), both 128B-swizzled, and A's scales (BLOCK_M f32); each
  *     stage has a full mbarrier (producer arrive.expect_tx + TMA complete_tx) and an empty
@@ -229,7 +229,7 @@ static void emit_producer(sm90 *k)
       k->S * (k->a_bytes + k->b_bytes));
     P("\tshl.b32 %%kc, %%kb, 7;\n\tadd.u32 %%t0, %%sa_row, %%kb;\n");
     if (k->cl == 2) {
-        /* PTX ISA 9.7.9.25.5.1 cp.async.bulk.tensor, .multicast::cluster: the box lands at the
+        /* PTX ISA "cp.async.bulk.tensor", .multicast::cluster: the box lands at the
          * same shared offset in every CTA of ctaMask and signals the mbarrier at the same
          * offset in each; the full barriers expect the whole A tile (both halves) */
         P("\tmad.lo.u32 %%t3, %%crank, %d, %%a_s;\n", k->a_bytes / 2);
@@ -284,7 +284,7 @@ static void emit_desc(sm90 *k, const char *dst, const char *addr)
     P("\tmov.u32 %%hi, %d;\n\tmov.b64 %s, {%%lo, %%hi};\n", 64 | (1 << 30), dst);
 }
 
-/* bf16 epilogue through shared memory and TMA (PTX ISA 9.7.9.25.5.2 "cp.async.bulk.tensor":
+/* bf16 epilogue through shared memory and TMA (PTX ISA, data movement, "cp.async.bulk.tensor":
  * the store direction .global.shared::cta with .bulk_group completion; the tensor map clips
  * the box at the tensor's bounds, so ragged M and N need no predicates).
  *   1. the previous tile's stores have read the staging buffer (wait_group.read), and every
@@ -292,7 +292,7 @@ static void emit_desc(sm90 *k, const char *dst, const char *addr)
  *   2. each thread writes its accumulators as bf16 at (row, col) of the tile, rows of
  *      d_pitch bytes;
  *   3. fence.proxy.async.shared::cta makes the generic-proxy writes visible to the TMA unit
- *      (PTX ISA 9.7.12.15 "membar/fence", proxy fences), barrier 1 again;
+ *      (PTX ISA "membar/fence": proxy fences), barrier 1 again;
  *   4. dense: consumer thread 0 stores the whole box {BLOCK_N, BLOCK_M} at (n0, m0);
  *      grouped: consumer thread r stores row r of the tile ({BLOCK_N, 1} boxes) when the
  *      layout keeps the row (contiguous: m_indices[row] == the tile's group; masked: row <
@@ -387,8 +387,8 @@ static void emit_consumer(sm90 *k, const dsk_gemm_frag *fr)
     P("\tmad.lo.u32 %%eb, %%stage, 8, %%bar;\n\tadd.u32 %%eb, %%eb, %d;\n", k->S * 8);
     P("\tsetp.eq.u32 %%pl, %%lane, 0;\n\t@%%pl mbarrier.arrive.shared::cta.b64 %%st, [%%eb];\n");
     if (k->cl == 2) {
-        /* and on the partner CTA's empty barrier (PTX ISA 9.7.9.22 mapa, 9.7.13.15.13
-         * mbarrier.arrive on a shared::cluster address: release at cluster scope orders
+        /* and on the partner CTA's empty barrier (PTX ISA "mapa", and "mbarrier.arrive"
+         * on a shared::cluster address: release at cluster scope orders
          * this warp's reads of the stage before the partner's multicast overwrites it) */
         P("\tmapa.shared::cluster.u32 %%ra, %%eb, %%peer;\n");
         P("\t@%%pl mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%%ra];\n");
