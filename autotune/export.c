@@ -3,8 +3,10 @@
  * launch each kernel without dsk (docs/EXPORT.md is the format's reference).
  *
  * The launch contract written into the manifest is the kernels' own (ptx/gemm_fp8_host.c,
- * parameter list in ptx/gemm_fp8_internal.h): grid (ceil(M/block_m), ceil(N/block_n),
- * G for masked), block (plan threads), no cluster, dynamic shared memory from the plan. */
+ * parameter list in ptx/gemm_fp8_internal.h, docs/KERNELS.md "Launch contract"): grid
+ * (ceil(M/block_m), ceil(N/block_n), G for masked), or for persistent kernels
+ * (min(tiles, SMs), 1, 1); block (plan threads); cluster (cluster, 1, 1); dynamic shared
+ * memory from the plan; the tensor maps of A, B, a_scale and (TMA-store kernels) D. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +42,8 @@ static const struct { const char *name, *type, *meaning; } params[] = {
     {"gsb", "u64", "per-group byte stride of b_scale (grouped layouts)"},
     {"gd", "u64", "per-group byte stride of D (masked)"},
     {"out_f32", "u32", "1: D is f32, 0: D is bf16"},
+    {"tmap_d", "u64", "sm_90a _tmastore kernels with bf16 D: address of D's TMA tensor map (see tensor_maps); else 0"},
+    {"groups", "u32", "G (masked), else 1 (persistent kernels count their tiles with it)"},
 };
 _Static_assert(sizeof params / sizeof params[0] == DSK_GEMM_NPARAMS,
                "the manifest's parameter list must match ptx/gemm_fp8_internal.h");
@@ -89,8 +93,21 @@ static int safe_path(const char *p)
     return 1;
 }
 
+static int opts_match(const dsk_tune_export_opts *o, const dsk_gemm_tile *t)
+{
+    return !o || ((o->persistent < 0 || o->persistent == t->persistent) &&
+                  (o->tma_store < 0 || o->tma_store == t->tma_store) && (o->cluster < 0 || o->cluster == t->cluster));
+}
+
 dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
                            const char *out_dir, int *n_kernels, int *n_cubins)
+{
+    return dsk_tune_export_opts_run(g, model, phase, batch, ctx, out_dir, NULL, n_kernels, n_cubins);
+}
+
+dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
+                                    const char *out_dir, const dsk_tune_export_opts *opts, int *n_kernels,
+                                    int *n_cubins)
 {
     const char *fn = "dsk_tune_export";
     if (!g || !out_dir || !n_kernels || !n_cubins) return dsk_fail(DSK_ERR_INVALID_ARG, "%s: NULL argument", fn);
@@ -130,7 +147,18 @@ dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase p
         /* Shapes sharing a kernel (same tile) share its files. */
         dsk_tune_result r;
         if ((st = dsk_tune_gemm(g, &shapes[i], &r))) break;
-        const dsk_tune_candidate *c = &r.cand[0];
+        int ci = 0;
+        while (ci < r.n && !opts_match(opts, &r.cand[ci].tile)) ci++;
+        if (ci == r.n) {
+            st = dsk_fail(DSK_ERR_UNSUPPORTED,
+                          "%s: %s (M,N,K = %lld,%lld,%lld) has no legal kernel with the required options "
+                          "(persistent %d, tma_store %d, cluster %d; -1 = any)",
+                          fn, names[i], shapes[i].m, shapes[i].n, shapes[i].k, opts->persistent, opts->tma_store,
+                          opts->cluster);
+            dsk_tune_result_free(&r);
+            break;
+        }
+        const dsk_tune_candidate *c = &r.cand[ci];
         char *ptx = NULL, entry[96];
         st = dsk_ptx_gemm_emit(&c->tile, &ptx, entry, sizeof entry);
         char ppath[4200], cpath[4200];
@@ -157,6 +185,8 @@ dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase p
         const dsk_gemm_tile *t = &c->tile;
         const dsk_gemm_plan *p = &c->plan;
         long long gx = (shapes[i].m + t->block_m - 1) / t->block_m, gy = (shapes[i].n + t->block_n - 1) / t->block_n;
+        long long cl = t->cluster, sms = (long long)g->sms.v;
+        long long units = gx * ((gy + cl - 1) / cl), slots = sms / cl > 0 ? sms / cl : 1;
         fprintf(m, "%s\n  {\"name\": ", written ? "," : "");
         jstr(m, names[i]);
         fprintf(m, ", \"op\": \"gemm_fp8\", \"layout\": \"dense\", \"shape\": [%lld, %lld, %lld],\n   \"kernel\": ",
@@ -168,11 +198,29 @@ dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase p
         if (have_cubin) fprintf(m, "\"%s.cubin\"", c->kernel);
         else fprintf(m, "null");
         fprintf(m, ",\n   \"tile\": {\"block_m\": %d, \"block_n\": %d, \"block_k\": %d, \"stages\": %d, \"cluster\": %d, "
-                   "\"persistent\": %d, \"swap_ab\": %d},\n",
-                t->block_m, t->block_n, t->block_k, t->stages, t->cluster, t->persistent, t->swap_ab);
-        fprintf(m, "   \"grid\": [%lld, %lld, 1], \"grid_rule\": [\"ceil(M / block_m)\", \"ceil(N / block_n)\", "
-                   "\"G for masked, else 1\"], \"block\": [%d, 1, 1], \"cluster\": [1, 1, 1],\n",
-                gx, gy, p->threads);
+                   "\"persistent\": %d, \"swap_ab\": %d, \"tma_store\": %d},\n",
+                t->block_m, t->block_n, t->block_k, t->stages, t->cluster, t->persistent, t->swap_ab, t->tma_store);
+        /* docs/KERNELS.md "Launch contract" */
+        if (t->persistent && cl == 2)
+            fprintf(m, "   \"grid\": [%lld, 1, 1], \"grid_rule\": [\"2 * min(units, floor(SMs / 2)) with units = G * "
+                       "ceil(M / block_m) * ceil(ceil(N / block_n) / 2) (G for masked, else 1); any even value in [2, "
+                       "2 * units] is correct\", \"1\", \"1\"], \"sms\": %lld,\n",
+                    2 * (units < slots ? units : slots), sms);
+        else if (t->persistent)
+            fprintf(m, "   \"grid\": [%lld, 1, 1], \"grid_rule\": [\"min(tiles, SMs) with tiles = G * ceil(M / block_m) * "
+                       "ceil(N / block_n) (G for masked, else 1); any value in [1, tiles] is correct\", \"1\", \"1\"], "
+                       "\"sms\": %lld,\n",
+                    units < slots ? units : slots, sms);
+        else if (cl == 2)
+            fprintf(m, "   \"grid\": [%lld, %lld, 1], \"grid_rule\": [\"ceil(M / block_m)\", \"ceil(N / block_n) rounded "
+                       "up to even (cluster pairs)\", \"G for masked, else 1\"],\n",
+                    gx, (gy + 1) / 2 * 2);
+        else
+            fprintf(m, "   \"grid\": [%lld, %lld, 1], \"grid_rule\": [\"ceil(M / block_m)\", \"ceil(N / block_n)\", "
+                       "\"G for masked, else 1\"],\n",
+                    gx, gy);
+        fprintf(m, "   \"block\": [%d, 1, 1], \"cluster\": [%s],\n", p->threads,
+                cl == 1 ? "1, 1, 1" : t->persistent ? "2, 1, 1" : "1, 2, 1");
         fprintf(m, "   \"dynamic_smem\": %zu, \"static_smem\": %zu, \"max_regs\": %d,\n", p->smem_dynamic_bytes,
                 p->smem_static_bytes, p->max_regs);
         if (arch == DSK_ARCH_SM90A) {
@@ -181,13 +229,20 @@ dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase p
             long long M = shapes[i].m, N = shapes[i].n, K = shapes[i].k, sa_ld = (M + 3) / 4 * 4;
             fprintf(m, "   \"tensor_maps\": [\n"
                        "    {\"param\": \"a\", \"dtype\": \"UINT8\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
-                       "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, M], stride lda\"},\n"
+                       "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, M], stride lda; "
+                       "box [128, block_m / cluster]: in a cluster of 2 each CTA loads half of A's tile\"},\n"
                        "    {\"param\": \"b\", \"dtype\": \"UINT8\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
                        "\"box\": [128, %d], \"element_strides\": [1, 1], \"swizzle\": \"128B\", \"rule\": \"dims [K, G*N], stride ldb\"},\n"
                        "    {\"param\": \"sa\", \"dtype\": \"FLOAT32\", \"rank\": 2, \"dims\": [%lld, %lld], \"strides_bytes\": [%lld], "
                        "\"box\": [%d, 1], \"element_strides\": [1, 1], \"swizzle\": \"NONE\", "
-                       "\"rule\": \"dims [M, G*ceil(K/128)], stride sa_ld*4\"}],\n",
-                    K, M, K, t->block_m, K, N, K, t->block_n, M, K / 128, sa_ld * 4, t->block_m);
+                       "\"rule\": \"dims [M, G*ceil(K/128)], stride sa_ld*4\"}",
+                    K, M, K, t->block_m / t->cluster, K, N, K, t->block_n, M, K / 128, sa_ld * 4, t->block_m);
+            if (t->tma_store)
+                fprintf(m, ",\n    {\"param\": \"tmap_d\", \"dtype\": \"BFLOAT16\", \"rank\": 2, \"dims\": [%lld, %lld], "
+                           "\"strides_bytes\": [%lld], \"box\": [%d, %d], \"element_strides\": [1, 1], \"swizzle\": \"NONE\", "
+                           "\"rule\": \"dims [N, M], stride ldd*2 (a multiple of 16); bf16 D only: with out_f32 pass 0\"}",
+                        N, M, N * 2, t->block_n, t->block_m);
+            fprintf(m, "],\n");
         }
         else
             fprintf(m, "   \"tensor_maps\": [],\n");

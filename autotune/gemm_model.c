@@ -1,7 +1,7 @@
 /* autotune/gemm_model.c: the analytic time model of one FP8 block-scaled GEMM tile
  * configuration on one GPU (docs/MODEL.md has the assumptions and their sources).
  *
- *   time = max(tensor + exposed promotion, DRAM traffic, per-SM latency bound)
+ *   time = max(tensor + exposed promotion, DRAM traffic, per-SM latency bound, L2 -> SM)
  *          + exposed pipeline fill/drain + launch
  *
  * - tensor: the busiest SM's tiles (ceil(tiles / SMs): wave quantization) x the tile's
@@ -10,10 +10,14 @@
  *   accumulator element; the part other consumer warpgroups cannot hide is exposed;
  * - DRAM: A and B strips as the raster order touches them, through an LRU model of the
  *   usable L2 at the granularity of one tile's K-strip, + scales + the bf16 output;
+ * - L2 -> SM: each tile's operand strips at an assumed per-SM rate; TMA multicast (cluster
+ *   of 2) halves A's share;
  * - latency: each CTA keeps `stages` buffers in flight; by Little's law an SM consumes
  *   at most CTAs x stages k-blocks per (DRAM latency + one k-block's MMA time);
  * - fill/drain: the first stage's latency, the accumulator conversion and the stores'
- *   drain per round of resident CTAs (non-persistent), or once (persistent).
+ *   drain per round of resident CTAs (non-persistent), or once (persistent); the
+ *   epilogue's issue is cheaper with the TMA store (st.shared instead of predicated
+ *   global stores).
  * The calibrated fraction is backed out so that the model reproduces the GPU's measured
  * large-GEMM fraction (cal_gemm_fp8) at the reference tile (128x128, two consumer
  * warpgroups): tensor and promotion together then equal the measurement there. */
@@ -25,6 +29,10 @@
 
 /* DeepGEMM's swizzled raster: tiles walk N inside groups of this many tile-rows of M. */
 #define RASTER_GROUP 16
+/* [A] L2 -> SM read bandwidth per SM and clock (operand tiles through TMA). No sourced
+ * figure: an assumption of the model (docs/MODEL.md), chosen so that the reference tile
+ * (128x128) stays tensor-bound on H800 while 64x64-class tiles are not. */
+#define L2_SM_BYTES_PER_CLK 64.0
 /* Tiles simulated for the L2 model; more are extrapolated linearly. */
 #define SIM_MAX_TILES 16384
 
@@ -35,6 +43,7 @@ const char *dsk_tune_bound_name(dsk_tune_bound b)
     case DSK_BOUND_MEMORY: return "memory";
     case DSK_BOUND_LATENCY: return "latency";
     case DSK_BOUND_OVERHEAD: return "overhead";
+    case DSK_BOUND_L2: return "l2";
     }
     return "?";
 }
@@ -207,8 +216,9 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     const long long groups = s->groups;
     long long rows = s->layout == DSK_GEMM_CONTIGUOUS ? (s->m + groups - 1) / groups : s->m;
     long long tm = (rows + em - 1) / em, tn = (s->n + en - 1) / en;
-    /* A cluster of 2 pairs neighbouring tiles for TMA multicast: the grid is padded to it. */
-    if (t->cluster > 1 && tn % t->cluster && tm % t->cluster)
+    /* A cluster of 2 pairs neighbouring N tiles for TMA multicast of A: an odd count of N
+     * tiles leaves a partner CTA that computes a tile nobody stores. */
+    if (t->cluster > 1 && tn % t->cluster)
         tn = (tn + t->cluster - 1) / t->cluster * t->cluster;
     const long long tiles = groups * tm * tn;
 
@@ -249,6 +259,12 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     out->dram_bytes = ab + out_bytes;
     out->t_memory = out->dram_bytes / bw * 1e6;
 
+    /* L2 -> SM: every tile's A and B strips (+ scales) enter its SM once; in a cluster of
+     * 2 each CTA fetches half of A and receives the other half from its partner's
+     * multicast, so A's share is halved. */
+    double l2_tile = a_strip / t->cluster + b_strip;
+    out->t_l2 = (double)per_sm * l2_tile / (L2_SM_BYTES_PER_CLK * clk) * 1e6;
+
     /* Latency (Little's law): the SM's resident CTAs keep active x stages buffers in
      * flight; a buffer's cycle is one DRAM latency plus its consumption by the MMAs, so
      * the SM consumes at most active x stages k-blocks per (latency + MMA time). */
@@ -261,7 +277,11 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
      * overlap each other's, so the busiest SM pays one per round of CTAs; a persistent
      * CTA pays the latencies once (its producer prefetches the next tile during the
      * epilogue) and the conversion per tile. */
-    double epi_math = (double)em * en / fma_rate / clk;
+    /* The epilogue's issue per tile: one FP32-pipe slot per output element for the bf16
+     * conversion and its predicated global store; the TMA store halves it (unpredicated
+     * st.shared without per-element address arithmetic; the bulk store itself is issued
+     * by one thread and clipped by the copy engine). An assumption, not a calibration. */
+    double epi_math = (double)em * en / fma_rate / clk * (t->tma_store ? 0.5 : 1.0);
     if (t->persistent)
         out->t_fill = (2 * lat + per_sm * epi_math) * 1e6;
     else
@@ -278,6 +298,10 @@ dsk_status dsk_tune_predict_memo(const dsk_gpu *g, const dsk_tune_gemm_shape *s,
     if (out->t_latency > main) {
         main = out->t_latency;
         out->bound = DSK_BOUND_LATENCY;
+    }
+    if (out->t_l2 > main) {
+        main = out->t_l2;
+        out->bound = DSK_BOUND_L2;
     }
     if (out->t_fill + out->t_launch > main) out->bound = DSK_BOUND_OVERHEAD;
     out->us = main + out->t_fill + out->t_launch;

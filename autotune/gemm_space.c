@@ -29,6 +29,7 @@ static int tile_cmp(const void *pa, const void *pb)
     if (a->plan.smem_bytes != b->plan.smem_bytes) return a->plan.smem_bytes < b->plan.smem_bytes ? -1 : 1;
     if (a->tile.cluster != b->tile.cluster) return a->tile.cluster - b->tile.cluster;
     if (a->tile.persistent != b->tile.persistent) return a->tile.persistent - b->tile.persistent;
+    if (a->tile.tma_store != b->tile.tma_store) return a->tile.tma_store - b->tile.tma_store;
     return strcmp(a->kernel, b->kernel);
 }
 
@@ -68,6 +69,11 @@ static void explain(const dsk_gpu *g, dsk_tune_result *r)
                       "DRAM latency (%.1f us vs memory %.1f us)", tb, b->tile.stages, p->t_latency,
                       p->t_memory);
         break;
+    case DSK_BOUND_L2:
+        o += snprintf(e + o, cap - o, "%s is L2-bound: %.1f us to move its operand tiles from L2 into the busiest "
+                      "SM (assumed rate; tensor %.1f us)%s", tb, p->t_l2, p->t_tensor,
+                      b->tile.cluster == 2 ? ", half of A multicast by the cluster partner" : "");
+        break;
     case DSK_BOUND_OVERHEAD:
         o += snprintf(e + o, cap - o, "%s is overhead-bound: fill/drain %.1f us + launch %.1f us exceed "
                       "tensor %.1f us and memory %.1f us", tb, p->t_fill, p->t_launch, p->t_tensor,
@@ -88,9 +94,10 @@ static void explain(const dsk_gpu *g, dsk_tune_result *r)
         {"DRAM traffic (A/B re-reads)", u->t_memory - p->t_memory},
         {"bytes in flight (latency)", u->t_latency - p->t_latency},
         {"pipeline fill/drain", u->t_fill - p->t_fill},
+        {"L2 -> SM operand traffic", u->t_l2 - p->t_l2},
     };
     int w = 0;
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; i < 6; i++)
         if (c[i].d > c[w].d) w = i;
     o += snprintf(e + o, cap - o, "; margin %.1f%% over the runner-up %s", 100 * r->margin, qb);
     if (r->margin < g->band.v)
@@ -126,6 +133,9 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
     size_t smem_limit = (size_t)(g->smem_block_kb.v * 1024);
     int max_stages = arch == DSK_ARCH_SM90A ? MAX_STAGES_90 : MAX_STAGES_89;
     int max_cluster = arch == DSK_ARCH_SM90A ? 2 : 1;
+    /* TMA store of D (sm_90a): D's rows must be multiples of 16 bytes (bf16: N % 8 == 0)
+     * for its tensor map */
+    int max_tma = arch == DSK_ARCH_SM90A && s->n % 8 == 0 ? 1 : 0;
     dsk_traffic_memo *memo = calloc(1, sizeof *memo);
     if (!memo) return dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_tune_gemm: out of memory");
     int cap = 0;
@@ -135,6 +145,7 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
             for (int bn = GRID_STEP; bn <= GRID_MAX && !st; bn += GRID_STEP)
                 for (int cl = 1; cl <= max_cluster && !st; cl++)
                     for (int pers = 0; pers <= 1 && !st; pers++)
+                      for (int tma = 0; tma <= max_tma && !st; tma++)
                         for (int stg = 1; stg <= max_stages && !st; stg++) {
                             dsk_tune_candidate c;
                             memset(&c, 0, sizeof c);
@@ -145,6 +156,7 @@ dsk_status dsk_tune_gemm(const dsk_gpu *g, const dsk_tune_gemm_shape *s, dsk_tun
                             c.tile.stages = stg;
                             c.tile.cluster = cl;
                             c.tile.persistent = pers;
+                            c.tile.tma_store = tma;
                             c.tile.swap_ab = swap;
                             c.tile.layout = s->layout;
                             out->enumerated++;

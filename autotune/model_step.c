@@ -203,13 +203,13 @@ dsk_status dsk_tune_step(const dsk_gpu *g, const char *model, dsk_step_phase pha
          2.0 * c->vocab * c->hidden + 2.0 * batch * c->hidden + 4.0 * batch * c->vocab, bf16,
          g->cal_gemm_bf16.v);
 
-    double by_bound[4] = {0};
+    double by_bound[DSK_BOUND_L2 + 1] = {0};
     for (int i = 0; i < out->n_ops; i++) {
         out->step_us += out->ops[i].us;
         by_bound[out->ops[i].bound] += out->ops[i].us;
     }
     int b = 0;
-    for (int i = 1; i < 4; i++)
+    for (int i = 1; i <= DSK_BOUND_L2; i++)
         if (by_bound[i] > by_bound[b]) b = i;
     out->bound = (dsk_tune_bound)b;
     out->compute_share = by_bound[DSK_BOUND_COMPUTE] / out->step_us;

@@ -196,7 +196,7 @@ static void print_text(const char *model, const char *phase, int ctx, int ng, co
     }
     for (int i = 0; i < ng; i++) {
         printf("\n%s (%s): predicted us per step by op, summed over layers (c = compute-, m = memory-, "
-               "l = latency-, o = overhead-bound)\n", g[i]->name, g[i]->description);
+               "l = latency-, o = overhead-, 2 = L2->SM-bound)\n", g[i]->name, g[i]->description);
         printf("  %-30s %6s", "op", "layers");
         for (int j = 0; j < nb; j++) printf(" %10d b ", batch[j]);
         printf("  kernel at batch %d\n", batch[nb - 1]);
@@ -205,7 +205,8 @@ static void print_text(const char *model, const char *phase, int ctx, int ng, co
             op_label(&pts[i][0].ops[k], lab, sizeof lab);
             printf("  %-30s %6d", lab, pts[i][0].ops[k].layers);
             for (int j = 0; j < nb; j++)
-                printf(" %10.4g %c ", pts[i][j].ops[k].us, dsk_tune_bound_name(pts[i][j].ops[k].bound)[0]);
+                printf(" %10.4g %c ", pts[i][j].ops[k].us,
+                       pts[i][j].ops[k].bound == DSK_BOUND_L2 ? '2' : dsk_tune_bound_name(pts[i][j].ops[k].bound)[0]);
             printf("  %s\n", pts[i][nb - 1].ops[k].kernel);
         }
     }

@@ -11,6 +11,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: dsk ptx gemm_fp8 --arch sm_90a|sm_89 --tile MxN [--stages N] [--cluster 1|2]\n"
                "                        [--grouped contiguous|masked] [--swap-ab] [--persistent]\n"
+               "                        [--tma-store]\n"
                "                        [--plan] [-o FILE]\n"
                "  prints the PTX module of one FP8 GEMM kernel (or, with --plan, its resource plan)\n");
 }
@@ -33,7 +34,7 @@ int dsk_cmd_ptx(int argc, char **argv)
     if (strcmp(argv[1], "gemm_fp8"))
         return dsk_cli_usage_error("ptx", "kernel '%s' unknown, expected gemm_fp8", argv[1]);
     const char *arch_s = NULL, *tile_s = NULL, *out_path = NULL;
-    int stages = 0, cluster = 1, swap = 0, persistent = 0, plan_only = 0;
+    int stages = 0, cluster = 1, swap = 0, persistent = 0, tma_store = 0, plan_only = 0;
     dsk_gemm_layout layout = DSK_GEMM_DENSE;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
@@ -63,6 +64,8 @@ int dsk_cmd_ptx(int argc, char **argv)
             swap = 1;
         } else if (dsk_cli_flag(argv, i, "--persistent")) {
             persistent = 1;
+        } else if (dsk_cli_flag(argv, i, "--tma-store")) {
+            tma_store = 1;
         } else if (dsk_cli_flag(argv, i, "--plan")) {
             plan_only = 1;
         } else if (dsk_cli_flag(argv, i, "--help")) {
@@ -89,6 +92,7 @@ int dsk_cmd_ptx(int argc, char **argv)
     t.layout = layout;
     t.swap_ab = swap;
     t.persistent = persistent;
+    t.tma_store = tma_store;
     char name[96];
     dsk_gemm_tile_name(&t, name, sizeof name);
     if (plan_only) {
@@ -99,6 +103,9 @@ int dsk_cmd_ptx(int argc, char **argv)
         printf("  threads %d  smem %zu (static %zu, dynamic %zu, %zu per stage)  registers ~%d (cap %d)\n",
                p.threads, p.smem_bytes, p.smem_static_bytes, p.smem_dynamic_bytes, p.stage_bytes,
                p.regs_per_thread, p.max_regs);
+        if (t.tma_store && p.legal)
+            printf("  TMA-store staging: %zu bytes (rows of %d) %s at offset %zu of the ring base\n", p.smem_d_bytes,
+                   p.d_pitch, p.d_in_ring ? "reusing the ring" : "dedicated", p.d_offset);
         return p.legal ? 0 : 1;
     }
     char *ptx = NULL, entry[96];

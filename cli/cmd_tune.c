@@ -17,7 +17,7 @@ static void usage(void)
            "  the limiting factor. Nothing here is a measurement unless marked measured.\n"
            "  --top K      candidates shown (default 10; 0 = all)\n"
            "  --all        list every configuration; by default a tile shape (block_m x block_n,\n"
-           "               swap-AB, cluster, persistent) is listed once, with its best stage count\n"
+           "               swap-AB, cluster, persistent, TMA store) is listed once, with its best stage count\n"
            "  --measure    run the top candidates on DEV in the model's order and keep the winner\n"
            "               in the tuning cache (DSK_CACHE_DIR, else XDG_CACHE_HOME/dsk, ~/.cache/dsk)\n"
            "  --device DEV the device for --measure (default emu:GPU: runs each candidate in the\n"
@@ -48,7 +48,7 @@ static int pick(const dsk_tune_result *r, int all, int top, int *idx)
         for (int j = 0; j < n && !all && !dup; j++) {
             const dsk_gemm_tile *u = &r->cand[idx[j]].tile;
             dup = t->block_m == u->block_m && t->block_n == u->block_n && t->swap_ab == u->swap_ab &&
-                  t->cluster == u->cluster && t->persistent == u->persistent;
+                  t->cluster == u->cluster && t->persistent == u->persistent && t->tma_store == u->tma_store;
         }
         if (!dup) idx[n++] = i;
     }
@@ -82,16 +82,16 @@ static void print_text(const dsk_gpu *g, const dsk_tune_result *r, const int *id
            g->name, g->description, g->arch, g->sms.v);
     printf("PREDICTED times (analytic model, docs/MODEL.md; not measured), band +-%.0f%%.\n", 100 * g->band.v);
     printf("%d legal configurations of %d tried (the emitter's plan rejects the rest).\n\n", r->n, r->enumerated);
-    printf(" #  %-34s %9s %17s %7s %6s %-8s| %6s %6s %6s %6s %6s %5s\n", "kernel", "pred. us", "band", "TFLOPS",
-           "GB/s", "bound", "tensor", "promo", "memory", "latncy", "fill", "waves");
+    printf(" #  %-44s %9s %17s %7s %6s %-8s| %6s %6s %6s %6s %6s %6s %5s\n", "kernel", "pred. us", "band", "TFLOPS",
+           "GB/s", "bound", "tensor", "promo", "memory", "latncy", "l2", "fill", "waves");
     for (int i = 0; i < top; i++) {
         const dsk_tune_candidate *c = &r->cand[idx[i]];
         const dsk_gemm_prediction *p = &c->pred;
         char band[40];
         snprintf(band, sizeof band, "%.2f-%.2f", p->us_lo, p->us_hi);
-        printf("%2d  %-34s %9.2f %17s %7.1f %6.0f %-8s| %6.2f %6.2f %6.2f %6.2f %6.2f %5.2f", i + 1, c->kernel,
+        printf("%2d  %-44s %9.2f %17s %7.1f %6.0f %-8s| %6.2f %6.2f %6.2f %6.2f %6.2f %6.2f %5.2f", i + 1, c->kernel,
                p->us, band, p->tflops, p->gbps, dsk_tune_bound_name(p->bound), p->t_tensor, p->t_promote,
-               p->t_memory, p->t_latency, p->t_fill, p->waves);
+               p->t_memory, p->t_latency, p->t_l2, p->t_fill, p->waves);
         if (c->measured) printf("  measured %.2f us", c->measured_us);
         if (c->verified) printf("  emulator: matches reference");
         printf("\n");

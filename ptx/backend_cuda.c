@@ -23,6 +23,27 @@ typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef unsigned long long CUdeviceptr;
 
+/* cuLaunchKernelEx's launch configuration with one attribute, the cluster dimension (CUDA
+ * driver API, "CUlaunchConfig", "CUlaunchAttribute": id, padding to 8 bytes, a 64-byte
+ * value union whose clusterDim is {x, y, z}; CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4). */
+enum { CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION = 4 };
+typedef struct cu_launch_attr {
+    int id;
+    char pad[4];
+    union {
+        char pad[64];
+        void *align;
+        struct { unsigned x, y, z; } cluster_dim;
+    } value;
+} cu_launch_attr;
+typedef struct cu_launch_config {
+    unsigned grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_mem_bytes;
+    void *stream;
+    cu_launch_attr *attrs;
+    unsigned num_attrs;
+} cu_launch_config;
+_Static_assert(sizeof(cu_launch_attr) == 72, "CUlaunchAttribute is 72 bytes");
+
 enum {
     CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16,
     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
@@ -68,6 +89,9 @@ static struct {
 #undef X
 } cu;
 
+/* Optional (CUDA 12.0+ drivers): cluster launches only. */
+static CUresult (*cu_launch_ex)(const cu_launch_config *, CUfunction, void **, void **);
+
 static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
 static char cu_why[256];
 static int cu_ok;
@@ -86,6 +110,7 @@ static void cu_load(void)
     }
     DSK_CU_FUNCS(X)
 #undef X
+    *(void **)&cu_launch_ex = dlsym(h, "cuLaunchKernelEx");
     CUresult r = cu.cuInit(0);
     int n = 0;
     if (r == 0)
@@ -272,11 +297,24 @@ static dsk_status drv_d2h(void *ctx, void *dst, const void *src, size_t n) { ret
 static dsk_status drv_launch(void *ctx, void *fn, const dsk_gpu_launch *c, void **params)
 {
     DSK_TRY(cuda_set_current(ctx));
-    if (c->cluster[0] * c->cluster[1] * c->cluster[2] > 1)
-        return dsk_fail(DSK_ERR_UNSUPPORTED, "cuda launch: thread-block clusters are not launched by this backend yet");
+    int cluster = c->cluster[0] * c->cluster[1] * c->cluster[2] > 1;
+    if (cluster && !cu_launch_ex)
+        return dsk_fail(DSK_ERR_UNSUPPORTED, "cuda launch: a cluster launch needs cuLaunchKernelEx (CUDA 12.0+ driver)");
     CU_CHECK(cu.cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)c->dynamic_smem));
-    CU_CHECK(cu.cuLaunchKernel(fn, c->grid[0], c->grid[1], c->grid[2], c->block[0], c->block[1], c->block[2],
-                               (unsigned)c->dynamic_smem, NULL, params, NULL));
+    if (cluster) {
+        cu_launch_attr at;
+        memset(&at, 0, sizeof at);
+        at.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        at.value.cluster_dim.x = c->cluster[0];
+        at.value.cluster_dim.y = c->cluster[1];
+        at.value.cluster_dim.z = c->cluster[2];
+        cu_launch_config lc = {c->grid[0],  c->grid[1],  c->grid[2], c->block[0], c->block[1],
+                               c->block[2], (unsigned)c->dynamic_smem, NULL, &at, 1};
+        CU_CHECK(cu_launch_ex(&lc, fn, params, NULL));
+    } else {
+        CU_CHECK(cu.cuLaunchKernel(fn, c->grid[0], c->grid[1], c->grid[2], c->block[0], c->block[1], c->block[2],
+                                   (unsigned)c->dynamic_smem, NULL, params, NULL));
+    }
     CU_CHECK(cu.cuCtxSynchronize());
     return DSK_OK;
 }

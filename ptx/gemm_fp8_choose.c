@@ -43,6 +43,25 @@ static int verbose_dispatch(void)
     return v && strstr(v, "dispatch");
 }
 
+/* The TMA-store variants need D's rows (and groups) at 16-byte multiples for D's tensor map
+ * (bf16 D; f32 D keeps register stores in those kernels): otherwise the same tile with
+ * register stores runs. */
+static void fit_tma_store(const dsk_device *dev, const dsk_gemm_fp8_args *a, dsk_gemm_tile *t)
+{
+    const dsk_tensor *d = a->d;
+    if (!t->tma_store || !d || d->dtype != DSK_BF16 || d->rank < 2)
+        return;
+    int64_t ldd = d->stride[d->rank - 2], gd = d->rank == 3 ? d->stride[0] : 0;
+    if (ldd % 8 == 0 && gd % 8 == 0 && (uintptr_t)d->data % 16 == 0)
+        return;
+    t->tma_store = 0;
+    if (verbose_dispatch()) {
+        char name[96];
+        fprintf(stderr, "dsk dispatch: gemm_fp8 on %s: D's rows are not 16-byte multiples, %s with register stores\n",
+                dev->props.name, dsk_gemm_tile_name(t, name, sizeof name));
+    }
+}
+
 dsk_status dsk_ptx_gemm_choose(const dsk_device *dev, dsk_arch arch, const dsk_gemm_fp8_args *a, const char *driver,
                                dsk_gemm_tile *out)
 {
@@ -63,6 +82,7 @@ dsk_status dsk_ptx_gemm_choose(const dsk_device *dev, dsk_arch arch, const dsk_g
             !strcmp(e->gpu, g->name)) {
             *out = e->tile;
             pthread_mutex_unlock(&memo_lock);
+            fit_tma_store(dev, a, out);
             return DSK_OK;
         }
     }
@@ -97,6 +117,7 @@ dsk_status dsk_ptx_gemm_choose(const dsk_device *dev, dsk_arch arch, const dsk_g
     e->groups = groups;
     e->tile = t;
     pthread_mutex_unlock(&memo_lock);
+    fit_tma_store(dev, a, &t);
     *out = t;
     return DSK_OK;
 }

@@ -279,7 +279,7 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
                         "tensor map describe (2^31 - 1 rows, 2^32 - 1 strides)", FN, (long long)(G * rows),
                         (long long)(G * N), (long long)K);
     int64_t gx = (rows + t->block_m - 1) / t->block_m, gy = (N + t->block_n - 1) / t->block_n;
-    if (gy > 65535 || G > 65535)
+    if (gy + 1 > 65535 || G > 65535)
         return dsk_fail(DSK_ERR_INVALID_ARG, "%s: grid %lld x %lld x %lld beyond the launch limits (y, z <= 65535)",
                         FN, (long long)gx, (long long)gy, (long long)G);
     if (arch == DSK_ARCH_SM90A) {
@@ -333,15 +333,23 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
     uint64_t ga = masked ? (uint64_t)a->stride[0] : 0, gb = G > 1 ? (uint64_t)b->stride[0] : 0;
     uint64_t gsa = masked ? (uint64_t)(kbc * sa_ld) * 4 : 0, gsb = G > 1 ? (uint64_t)bs->stride[0] * 4 : 0;
     uint64_t gd = masked ? (uint64_t)d->stride[0] * dsk_dtype_size(d->dtype) : 0;
-    uint32_t out_f32 = d->dtype == DSK_F32;
+    uint32_t out_f32 = d->dtype == DSK_F32, groups32 = masked ? (uint32_t)G : 1;
+    int dmap = arch == DSK_ARCH_SM90A && t->tma_store && !out_f32;
+    if (!s && dmap && (ldd32 % 8 || (uintptr_t)d->data % 16 || gd % 16))
+        s = dsk_fail(DSK_ERR_INVALID_ARG,
+                     "%s: kernel %s writes D through a TMA tensor map: d needs 16-byte aligned data and row (and "
+                     "group) strides that are multiples of 16 bytes (given row stride %u elements, group stride "
+                     "%llu bytes)", FN, name, ldd32, (unsigned long long)gd);
+    void *pdm = NULL;
     if (!s && arch == DSK_ARCH_SM90A) {
         /* TMA maps, copied to device memory (the kernels take their global addresses) */
-        dsk_tensor_map maps[3];
+        dsk_tensor_map maps[4];
         memset(maps, 0, sizeof maps);
         uint64_t da[2] = {(uint64_t)K, (uint64_t)(G > 1 && masked ? G * rows : rows)}, sta[1] = {(uint64_t)lda};
         uint64_t db[2] = {(uint64_t)K, (uint64_t)(G * N)}, stb[1] = {(uint64_t)ldb};
         uint64_t dsa[2] = {(uint64_t)rows, (uint64_t)(G * kbc)}, stsa[1] = {(uint64_t)sa_ld * 4};
-        uint32_t boxa[2] = {128, (uint32_t)t->block_m}, boxb[2] = {128, (uint32_t)t->block_n};
+        /* cluster 2: each CTA loads (and multicasts) half of the A tile */
+        uint32_t boxa[2] = {128, (uint32_t)(t->block_m / t->cluster)}, boxb[2] = {128, (uint32_t)t->block_n};
         uint32_t boxsa[2] = {(uint32_t)t->block_m, 1}, es[2] = {1, 1};
         s = drv->tensor_map_encode(ctx, &maps[0], DSK_TMA_UINT8, 2, pa, da, sta, boxa, es, DSK_TMA_SWIZZLE_128B);
         if (!s)
@@ -349,6 +357,15 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
         if (!s)
             s = drv->tensor_map_encode(ctx, &maps[2], DSK_TMA_FLOAT32, 2, psa, dsa, stsa, boxsa, es,
                                        DSK_TMA_SWIZZLE_NONE);
+        if (!s && dmap) {
+            /* D (bf16): the dense layout stores whole tiles, the grouped ones single rows
+             * (ptx/gemm_fp8_internal.h) */
+            uint64_t dd[3] = {(uint64_t)N, (uint64_t)rows, (uint64_t)G}, std[2] = {(uint64_t)ldd32 * 2, gd};
+            uint32_t boxd[3] = {(uint32_t)t->block_n, g->layout == DSK_GEMM_DENSE ? (uint32_t)t->block_m : 1, 1};
+            uint32_t esd[3] = {1, 1, 1};
+            s = drv->tensor_map_encode(ctx, &maps[3], DSK_TMA_BFLOAT16, masked ? 3 : 2, pd, dd, std, boxd, esd,
+                                       DSK_TMA_SWIZZLE_NONE);
+        }
         if (s)
             s = dsk_fail_prefix(s, "%s: tensor map of %s", FN, name);
         void *dmaps = NULL;
@@ -359,14 +376,33 @@ dsk_status dsk_ptx_gemm_fp8_launch(const dsk_gpu_driver *drv, dsk_device *dev, c
         pa = dmaps;
         pb = (char *)dmaps + sizeof(dsk_tensor_map);
         psa = (char *)dmaps + 2 * sizeof(dsk_tensor_map);
+        if (dmap)
+            pdm = (char *)dmaps + 3 * sizeof(dsk_tensor_map);
+    }
+    /* the launch contract (docs/KERNELS.md): one CTA per tile, or for persistent kernels
+     * min(tiles, SMs) CTAs along x that walk the tiles; cluster 2: pairs of N tiles, one per
+     * CTA of the cluster (the grid's y padded to even; persistent: units of two N tiles and
+     * min(units, SMs / 2) clusters along x) */
+    unsigned grid[3] = {(unsigned)gx, (unsigned)gy, masked ? (unsigned)G : 1}, cdim[3] = {1, 1, 1};
+    if (t->cluster == 2 && !t->persistent) {
+        grid[1] = (unsigned)((gy + 1) / 2 * 2);
+        cdim[1] = 2;
+    }
+    if (t->persistent) {
+        int64_t cl = t->cluster, units = gx * ((gy + cl - 1) / cl) * (masked ? G : 1);
+        int64_t slots = pr->num_sms / cl > 0 ? pr->num_sms / cl : 1;
+        grid[0] = (unsigned)((units < slots ? units : slots) * cl);
+        grid[1] = grid[2] = 1;
+        cdim[0] = (unsigned)cl;
     }
     if (!s) {
         void *params[DSK_GEMM_NPARAMS] = {&pa,    &pb,    &psa,   &psb,  &pd,   &idx_ptr, &m32,
                                           &n32,   &k32,   &lda32, &ldb32, &ldd32, &sa_ld,  &sb_n,
-                                          &sb_k,  &ga,    &gb,    &gsa,  &gsb,  &gd,      &out_f32};
-        dsk_gpu_launch cfg = {.grid = {(unsigned)gx, (unsigned)gy, masked ? (unsigned)G : 1},
+                                          &sb_k,  &ga,    &gb,    &gsa,  &gsb,  &gd,      &out_f32,
+                                          &pdm,   &groups32};
+        dsk_gpu_launch cfg = {.grid = {grid[0], grid[1], grid[2]},
                               .block = {(unsigned)plan.threads, 1, 1},
-                              .cluster = {1, 1, 1},
+                              .cluster = {cdim[0], cdim[1], cdim[2]},
                               .dynamic_smem = plan.smem_dynamic_bytes};
         s = drv->launch(ctx, fn, &cfg, params);
         if (s)

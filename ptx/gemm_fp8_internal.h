@@ -10,6 +10,11 @@
  *   sb_n, sb_k                    u32  b_scale (nb, kb) at sb[nb * sb_n + kb * sb_k]
  *   ga, gb, gsa, gsb, gd          u64  per-group byte strides (masked: all; contiguous: gb, gsb)
  *   out_f32                       u32  1: D is f32, 0: D is bf16
+ *   tmap_d                        u64  sm_90a _tmastore with bf16 D: global address of D's TMA
+ *                                      tensor map (dense: 2-D {N, M}, box {BLOCK_N, BLOCK_M};
+ *                                      contiguous: 2-D {N, M}, box {BLOCK_N, 1}; masked: 3-D
+ *                                      {N, max_m, G}, box {BLOCK_N, 1, 1}; no swizzle); else 0
+ *   groups                        u32  G (masked), else 1; the persistent scheduler's tile count
  * sm_90a: the same list with a, b, sa replaced by the global addresses of their TMA tensor
  * maps (A: 2-D {K, rows} e4m3 128B-swizzled, box {128, BLOCK_M}; B: 2-D {K, G*N}, box
  * {128, BLOCK_N}; sa: 2-D {rows, G*ceil(K/128)} f32, box {BLOCK_M, 1}; see
@@ -20,7 +25,7 @@
 #include "dsk/ptx.h"
 #include "ptx/ptx_text.h"
 
-#define DSK_GEMM_NPARAMS 21
+#define DSK_GEMM_NPARAMS 23
 
 /* The accumulator geometry of one thread, for the shared pieces (gemm_fp8_common.c). */
 typedef struct dsk_gemm_frag {

@@ -112,7 +112,7 @@ static void emit_params(sm89 *k, const char *entry)
     P("\t.param .u32 p_m, .param .u32 p_n, .param .u32 p_k, .param .u32 p_lda, .param .u32 p_ldb, .param .u32 p_ldd,\n");
     P("\t.param .u32 p_sa_ld, .param .u32 p_sb_n, .param .u32 p_sb_k,\n");
     P("\t.param .u64 p_ga, .param .u64 p_gb, .param .u64 p_gsa, .param .u64 p_gsb, .param .u64 p_gd,\n");
-    P("\t.param .u32 p_out_f32)\n");
+    P("\t.param .u32 p_out_f32, .param .u64 p_tmap_d, .param .u32 p_groups)\n");
     P(".maxntid %d, 1, 1\n", k->T);
 }
 

@@ -10,7 +10,9 @@
  * (BLOCK_N x 128), A's scales (BLOCK_M f32, padded to 128 B). Dynamic shared memory also
  * holds 1 KiB of slack so the kernel can align the ring to 1024 B (the 128B-swizzle atom)
  * whatever base the driver gives; the full/empty mbarriers are static .shared (padded by
- * ptxas to 1024 bytes).
+ * ptxas to 1024 bytes). The TMA-store epilogue (tma_store) stages the bf16 D tile in shared
+ * memory: inside the ring when it fits and the kernel is not persistent, else in a
+ * dedicated buffer after the ring. Persistent kernels add no shared memory.
  * sm_89: 1..8 warps, each an (mma_m / warps_m) x (mma_n / warps_n) tile of m16n8k32 MMAs;
  * per stage the A and B tiles (rows x 128 B, XOR-swizzled 16-byte chunks); no static smem. */
 #include <stdarg.h>
@@ -69,10 +71,10 @@ char *dsk_gemm_tile_name(const dsk_gemm_tile *t, char *buf, size_t len)
     char cl[16] = "";
     if (t->arch == DSK_ARCH_SM90A)
         snprintf(cl, sizeof cl, "_c%d", t->cluster);
-    snprintf(buf, len, "gemm_fp8_%s_%dx%d_s%d%s%s%s%s", t->arch == DSK_ARCH_SM89 ? "sm89" : "sm90a",
+    snprintf(buf, len, "gemm_fp8_%s_%dx%d_s%d%s%s%s%s%s", t->arch == DSK_ARCH_SM89 ? "sm89" : "sm90a",
              t->block_m, t->block_n, t->stages, cl,
              t->layout == DSK_GEMM_CONTIGUOUS ? "_contig" : t->layout == DSK_GEMM_MASKED ? "_masked" : "",
-             t->swap_ab ? "_swapab" : "", t->persistent ? "_p" : "");
+             t->swap_ab ? "_swapab" : "", t->tma_store ? "_tmastore" : "", t->persistent ? "_p" : "");
     return buf;
 }
 
@@ -131,6 +133,9 @@ static dsk_status parse_full_name(const char *s, dsk_gemm_tile *t)
         } else if (!strncmp(p, "swapab", 6)) {
             r.swap_ab = 1;
             p += 6;
+        } else if (!strncmp(p, "tmastore", 8)) {
+            r.tma_store = 1;
+            p += 8;
         } else if (*p == 'p' && (p[1] == '\0' || p[1] == '_')) {
             r.persistent = 1;
             p += 1;
@@ -183,6 +188,9 @@ static size_t round_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
  * its accumulators plus the minimum overhead fit the cap. */
 #define SM90_REG_OVERHEAD 80
 #define SM90_REG_MIN_OVERHEAD 40
+/* The persistent tile loop keeps its state (tile, tile counts, group bases) live across the
+ * main loop: ptxas 13.0 spills 128x184_p and 256x96_p, not 128x176_p (232 - 176 = 56). */
+#define SM90_REG_MIN_OVERHEAD_PERSISTENT 56
 #define SM89_REG_OVERHEAD 64
 
 static int plan_sm90(const dsk_gemm_tile *t, size_t limit, dsk_gemm_plan *p)
@@ -202,10 +210,9 @@ static int plan_sm90(const dsk_gemm_tile *t, size_t limit, dsk_gemm_plan *p)
     }
     if (t->cluster != 1 && t->cluster != 2)
         return illegal(p, "sm90a cluster %d: expected 1 or 2", t->cluster);
-    if (t->cluster == 2)
-        return illegal(p, "sm90a cluster 2 (TMA multicast) is not implemented by the emitter yet");
-    if (t->persistent)
-        return illegal(p, "sm90a persistent scheduler is not implemented by the emitter yet");
+    if (t->cluster == 2 && t->block_m % 16)
+        return illegal(p, "sm90a cluster 2 block_m %d: each CTA multicasts half of the A tile, which must be a "
+                          "multiple of 8 rows (the 128B-swizzle atom): block_m %% 16 == 0", t->block_m);
     p->consumer_warpgroups = mm == 64 ? 1 : 2;
     p->warps_m = p->consumer_warpgroups;
     p->warps_n = 1;
@@ -217,14 +224,28 @@ static int plan_sm90(const dsk_gemm_tile *t, size_t limit, dsk_gemm_plan *p)
     int acc = mtiles * mn;
     p->regs_per_thread = acc + SM90_REG_OVERHEAD < cap ? acc + SM90_REG_OVERHEAD : cap;
     p->stage_bytes = (size_t)t->block_m * 128 + (size_t)t->block_n * 128 + round_up((size_t)t->block_m * 4, 128);
-    p->smem_dynamic_bytes = (size_t)t->stages * p->stage_bytes + 1024;
+    size_t ring = (size_t)t->stages * p->stage_bytes;
+    p->smem_dynamic_bytes = ring + 1024;
+    if (t->tma_store) {
+        /* bf16 D staging buffer: one dense box for the dense layout, 128-byte aligned rows
+         * (one TMA row store each) for the grouped layouts, which skip rows */
+        p->d_pitch = t->layout == DSK_GEMM_DENSE ? t->block_n * 2 : (int)round_up((size_t)t->block_n * 2, 128);
+        p->smem_d_bytes = round_up((size_t)t->block_m * (size_t)p->d_pitch, 128);
+        /* a persistent CTA's producer already fills the ring with the next tile while the
+         * consumers store this one: the buffer is dedicated then */
+        p->d_in_ring = !t->persistent && p->smem_d_bytes <= ring;
+        p->d_offset = p->d_in_ring ? 0 : ring;
+        if (!p->d_in_ring)
+            p->smem_dynamic_bytes += p->smem_d_bytes;
+    }
     /* full + empty mbarriers; ptxas pads static shared memory to the 1024-byte alignment of
      * the dynamic ring that follows it, and reports (and the driver reserves) the padded size */
     p->smem_static_bytes = round_up((size_t)t->stages * 2 * 8, 1024);
     p->smem_bytes = p->smem_dynamic_bytes + p->smem_static_bytes;
-    if (acc + SM90_REG_MIN_OVERHEAD > cap)
-        return illegal(p, "sm90a %dx%d: consumers need more than %d registers per thread (%d accumulators), more than the %d available",
-                       mm, mn, acc + SM90_REG_MIN_OVERHEAD, acc, cap);
+    int min_over = t->persistent ? SM90_REG_MIN_OVERHEAD_PERSISTENT : SM90_REG_MIN_OVERHEAD;
+    if (acc + min_over > cap)
+        return illegal(p, "sm90a %dx%d%s: consumers need more than %d registers per thread (%d accumulators), more than the %d available",
+                       mm, mn, t->persistent ? " persistent" : "", acc + min_over, acc, cap);
     if (p->smem_bytes > limit)
         return illegal(p, "sm90a %d stages need %zu bytes of shared memory, the target allows %zu", t->stages,
                        p->smem_bytes, limit);
@@ -259,6 +280,8 @@ static int plan_sm89(const dsk_gemm_tile *t, size_t limit, dsk_gemm_plan *p)
         return illegal(p, "sm_89 has no thread-block clusters (cluster %d)", t->cluster);
     if (t->persistent)
         return illegal(p, "sm_89 emitter has no persistent variant");
+    if (t->tma_store)
+        return illegal(p, "sm_89 has no TMA (tma_store is sm90a only)");
     sm89_warps(mm, mn, &p->warps_m, &p->warps_n);
     int wtm = mm / p->warps_m, wtn = mn / p->warps_n;
     p->threads = 32 * p->warps_m * p->warps_n;

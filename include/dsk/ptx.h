@@ -3,7 +3,8 @@
  * A tile configuration names one kernel; its canonical name is what tests, benchmarks,
  * the tuner and the verbose log print, e.g. "gemm_fp8_sm90a_128x112_s6_c2"
  * (+ "_contig" / "_masked" for grouped layouts, "_swapab" for the swapped-operand
- * small-M variant, "_p" for persistent). */
+ * small-M variant, "_tmastore" for the TMA-store epilogue, "_p" for persistent; sm90a
+ * names always carry the cluster size "_c1" / "_c2"). */
 #ifndef DSK_PTX_H
 #define DSK_PTX_H
 
@@ -25,7 +26,8 @@ typedef struct dsk_gemm_tile {
     int block_k;          /* 128 */
     int stages;           /* shared-memory pipeline depth */
     int cluster;          /* 1 or 2 (sm90a TMA multicast) */
-    int persistent;       /* 1: persistent tile scheduler */
+    int persistent;       /* 1: persistent tile scheduler (grid = min(tiles, SMs), sm90a) */
+    int tma_store;        /* 1: bf16 D staged in shared memory and written by TMA (sm90a) */
     int swap_ab;          /* 1: compute D^T = B . A^T (small M) */
     dsk_gemm_layout layout;
 } dsk_gemm_tile;
@@ -46,6 +48,13 @@ typedef struct dsk_gemm_plan {
     int warps_m, warps_n;      /* sm_89: warp grid of the CTA (sm90a: consumer WGs x 1) */
     int mma_m, mma_n;          /* the tile the MMA side sees: (block_m, block_n), or
                                 * (block_n, block_m) for swap_ab */
+    /* sm90a TMA-store epilogue: the bf16 D tile's staging buffer in shared memory, rows of
+     * d_pitch bytes (block_n * 2 for the dense layout's one-box store; rounded up to 128 for
+     * the grouped layouts' row stores), at d_offset bytes from the 1024-aligned ring base:
+     * inside the ring (d_in_ring, the stages are free once the last k-block is consumed;
+     * non-persistent only) or after it (dedicated, counted in smem_dynamic_bytes). */
+    size_t smem_d_bytes, d_offset;
+    int d_pitch, d_in_ring;
 } dsk_gemm_plan;
 
 /* Default shared-memory limit per block of an arch (227 KiB sm90a, 99 KiB sm_89). */

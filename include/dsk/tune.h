@@ -106,7 +106,8 @@ typedef enum dsk_tune_bound {
     DSK_BOUND_COMPUTE = 0,  /* tensor cores (incl. wave quantization) */
     DSK_BOUND_MEMORY,       /* DRAM bandwidth */
     DSK_BOUND_LATENCY,      /* too few bytes in flight per SM to reach the bandwidth */
-    DSK_BOUND_OVERHEAD      /* pipeline fill/drain, promotion and launch dominate */
+    DSK_BOUND_OVERHEAD,     /* pipeline fill/drain, promotion and launch dominate */
+    DSK_BOUND_L2            /* operand bytes from L2 into the SMs (assumed per-SM rate); the last */
 } dsk_tune_bound;
 const char *dsk_tune_bound_name(dsk_tune_bound b);  /* "compute", "memory", ... */
 
@@ -119,6 +120,8 @@ typedef struct dsk_gemm_prediction {
     double t_promote;         /* exposed CUDA-core FP32 promotion every 128 of K */
     double t_fill;            /* exposed pipeline fill + epilogue drain */
     double t_launch;
+    double t_l2;              /* operand bytes from L2 into the busiest SM (TMA multicast of A
+                               * in a cluster of 2 fetches half of A per CTA) */
     long long tiles;          /* output tiles (all groups) */
     int ctas_per_sm;          /* resident CTAs per SM the plan allows */
     double waves;             /* tiles / (SMs x CTAs per SM), unrounded */
@@ -255,6 +258,19 @@ dsk_status dsk_tune_model_gemms(const char *model, dsk_step_phase phase, int bat
  * needed. *n_kernels: manifest entries; *n_cubins: cubins assembled. */
 dsk_status dsk_tune_export(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
                            const char *out_dir, int *n_kernels, int *n_cubins);
+
+/* Tile options an export may require (for an engine that wants, e.g., persistent kernels):
+ * -1 = the tuner's choice, 0 or 1 = only candidates with that value (the best of them by
+ * predicted time). cluster: -1, 1 or 2. */
+typedef struct dsk_tune_export_opts {
+    int persistent, tma_store, cluster;
+} dsk_tune_export_opts;
+
+/* dsk_tune_export with required tile options (opts NULL: none). A shape without a legal
+ * candidate that has them fails with DSK_ERR_UNSUPPORTED naming the shape. */
+dsk_status dsk_tune_export_opts_run(const dsk_gpu *g, const char *model, dsk_step_phase phase, int batch, int ctx,
+                                    const char *out_dir, const dsk_tune_export_opts *opts, int *n_kernels,
+                                    int *n_cubins);
 
 #ifdef __cplusplus
 }

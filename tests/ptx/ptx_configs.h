@@ -32,12 +32,25 @@ static int ptx_test_configs(dsk_arch arch, dsk_gemm_tile *out, int cap)
         out[n++] = t;
     }
     /* grouped and swapped variants of a few tiles */
-    static const struct { int m, n, stages; dsk_gemm_layout layout; int swap; } extra90[] = {
-        {128, 128, 5, DSK_GEMM_CONTIGUOUS, 0}, {64, 112, 6, DSK_GEMM_MASKED, 0}, {128, 72, 6, DSK_GEMM_MASKED, 0},
-        {16, 64, 8, DSK_GEMM_DENSE, 1},       {32, 128, 8, DSK_GEMM_DENSE, 1}, {64, 128, 6, DSK_GEMM_MASKED, 1},
-        {8, 64, 8, DSK_GEMM_MASKED, 1}},
-      extra89[] = {{64, 128, 3, DSK_GEMM_CONTIGUOUS, 0}, {32, 112, 4, DSK_GEMM_MASKED, 0},
-                   {16, 64, 4, DSK_GEMM_DENSE, 1},       {32, 128, 3, DSK_GEMM_MASKED, 1}};
+    /* + the sm90a epilogue / scheduler options: TMA store (staging buffer in the ring or
+     * dedicated), persistent, both */
+    static const struct { int m, n, stages; dsk_gemm_layout layout; int swap, tma, pers, cl; } extra90[] = {
+        {128, 128, 5, DSK_GEMM_CONTIGUOUS, 0, 0, 0, 1}, {64, 112, 6, DSK_GEMM_MASKED, 0, 0, 0, 1},
+        {128, 72, 6, DSK_GEMM_MASKED, 0, 0, 0, 1},      {16, 64, 8, DSK_GEMM_DENSE, 1, 0, 0, 1},
+        {32, 128, 8, DSK_GEMM_DENSE, 1, 0, 0, 1},       {64, 128, 6, DSK_GEMM_MASKED, 1, 0, 0, 1},
+        {8, 64, 8, DSK_GEMM_MASKED, 1, 0, 0, 1},        {128, 112, 6, DSK_GEMM_DENSE, 0, 1, 0, 1},
+        {64, 72, 8, DSK_GEMM_MASKED, 0, 1, 0, 1},       {32, 128, 8, DSK_GEMM_DENSE, 1, 1, 0, 1},
+        {128, 160, 5, DSK_GEMM_DENSE, 0, 0, 1, 1},      {256, 88, 3, DSK_GEMM_DENSE, 0, 0, 1, 1},
+        {64, 128, 6, DSK_GEMM_MASKED, 1, 0, 1, 1},      {128, 128, 4, DSK_GEMM_DENSE, 0, 1, 1, 1},
+        {128, 112, 4, DSK_GEMM_CONTIGUOUS, 0, 1, 1, 1}, {64, 72, 6, DSK_GEMM_MASKED, 0, 1, 1, 1},
+        {16, 64, 8, DSK_GEMM_MASKED, 1, 1, 1, 1},       {256, 64, 3, DSK_GEMM_DENSE, 0, 1, 1, 1},
+        /* clusters of 2 (TMA multicast of A), alone and with the other options */
+        {128, 112, 6, DSK_GEMM_DENSE, 0, 0, 0, 2},    {32, 128, 8, DSK_GEMM_DENSE, 1, 0, 0, 2},
+        {64, 72, 6, DSK_GEMM_MASKED, 0, 1, 1, 2},     {16, 64, 8, DSK_GEMM_MASKED, 1, 1, 1, 2},
+        {128, 128, 5, DSK_GEMM_CONTIGUOUS, 0, 1, 1, 2}, {128, 176, 4, DSK_GEMM_DENSE, 0, 1, 1, 2},
+        {256, 88, 3, DSK_GEMM_DENSE, 0, 0, 1, 2}},
+      extra89[] = {{64, 128, 3, DSK_GEMM_CONTIGUOUS, 0, 0, 0, 1}, {32, 112, 4, DSK_GEMM_MASKED, 0, 0, 0, 1},
+                   {16, 64, 4, DSK_GEMM_DENSE, 1, 0, 0, 1},       {32, 128, 3, DSK_GEMM_MASKED, 1, 0, 0, 1}};
     int ne = arch == DSK_ARCH_SM90A ? (int)(sizeof extra90 / sizeof extra90[0])
                                     : (int)(sizeof extra89 / sizeof extra89[0]);
     for (int i = 0; i < ne && n < cap; i++) {
@@ -46,6 +59,9 @@ static int ptx_test_configs(dsk_arch arch, dsk_gemm_tile *out, int cap)
         t.stages = e->stages;
         t.layout = e->layout;
         t.swap_ab = e->swap;
+        t.tma_store = e->tma;
+        t.persistent = e->pers;
+        t.cluster = e->cl;
         out[n++] = t;
     }
     return n;

@@ -83,6 +83,19 @@ static int check_arch(const char *ptxas, dsk_arch arch)
             DSK_T_CHECK(strstr(ptx, "mbarrier.try_wait.parity") != NULL, "%s: no mbarrier wait", name);
             if (plan.consumer_warpgroups == 2)
                 DSK_T_CHECK(strstr(ptx, "setmaxnreg.inc") != NULL, "%s: no setmaxnreg", name);
+            if (t->tma_store)
+                DSK_T_CHECK(strstr(ptx, ".global.shared::cta.tile.bulk_group [%tmap_d") &&
+                                strstr(ptx, "fence.proxy.async.shared::cta") &&
+                                strstr(ptx, "cp.async.bulk.wait_group.read 0"),
+                            "%s: no TMA store of D through shared memory", name);
+            if (t->cluster == 2)
+                DSK_T_CHECK(strstr(ptx, ".multicast::cluster") && strstr(ptx, "mapa.shared::cluster") &&
+                                strstr(ptx, "mbarrier.arrive.release.cluster.shared::cluster") &&
+                                strstr(ptx, "barrier.cluster.wait") && strstr(ptx, ".reqnctapercluster"),
+                            "%s: no TMA multicast / remote mbarrier arrive / cluster barrier", name);
+            if (t->persistent)
+                DSK_T_CHECK(strstr(ptx, t->cluster == 2 ? "%nclusterid.x" : "%nctaid.x") && strstr(ptx, "L_ctile:") && strstr(ptx, "L_ptile:"),
+                            "%s: no persistent tile loop", name);
         } else {
             DSK_T_CHECK(strstr(ptx, "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32") != NULL,
                         "%s: no mma.sync e4m3", name);

@@ -27,6 +27,9 @@ typedef struct gcase {
     int groups;
     int sizes[4];           /* grouped: rows per group */
     dsk_dtype out;
+    int sms;                /* > 0: the device's SM count for this case (persistent kernels
+                             * launch min(tiles, SMs) CTAs: a small count makes each CTA walk
+                             * several tiles, across groups and raster bands) */
 } gcase;
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -85,6 +88,8 @@ static void run_case(const gcase *c, int case_id, int check_unquantized, int che
         DSK_T_CHECK(0, "cannot open %s: %s", c->dev, dsk_last_error());
         return;
     }
+    if (c->sms > 0)
+        dev->props.num_sms = c->sms;
     dsk_gemm_tile t;
     if (!DSK_T_OK(dsk_gemm_tile_parse(c->tile, &t))) {
         dsk_device_close(dev);
@@ -151,8 +156,8 @@ static void run_case(const gcase *c, int case_id, int check_unquantized, int che
     args.m_indices = mi;
     args.masked_m = mm;
     char repro[256];
-    snprintf(repro, sizeof repro, "%s %s M=%lld N=%lld K=%lld G=%d out=%s", c->dev, c->tile, (long long)rows,
-             (long long)N, (long long)K, G, dsk_dtype_name(c->out));
+    snprintf(repro, sizeof repro, "%s %s M=%lld N=%lld K=%lld G=%d out=%s sms=%d", c->dev, c->tile, (long long)rows,
+             (long long)N, (long long)K, G, dsk_dtype_name(c->out), dev->props.num_sms);
 
     dsk_t_poison(dref);
     args.d = dref;
@@ -251,27 +256,65 @@ int main(int argc, char **argv)
     const int full = getenv("DSK_PTX_TEST_FULL") != NULL;
     static const gcase cases[] = {
         /* sm_90a, H800 */
-        {"emu:h800", "gemm_fp8_sm90a_8x64_s4_c1_swapab", 1, 72, 128, 1, {0}, DSK_F32},
-        {"emu:h800", "gemm_fp8_sm90a_64x112_s4_c1", 7, 112, 512, 1, {0}, DSK_BF16},
-        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c1", 65, 576, 256, 1, {0}, DSK_F32},
-        {"emu:h800", "gemm_fp8_sm90a_64x72_s6_c1", 64, 72, 7168, 1, {0}, DSK_F32},
-        {"emu:h800", "gemm_fp8_sm90a_128x144_s4_c1", 200, 2112, 128, 1, {0}, DSK_BF16},
-        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig", 0, 112, 256, 3, {0, 7, 65}, DSK_BF16},
-        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked", 65, 72, 256, 3, {0, 7, 65}, DSK_F32},
-        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32},
+        {"emu:h800", "gemm_fp8_sm90a_8x64_s4_c1_swapab", 1, 72, 128, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x112_s4_c1", 7, 112, 512, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c1", 65, 576, 256, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s6_c1", 64, 72, 7168, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x144_s4_c1", 200, 2112, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig", 0, 112, 256, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked", 65, 72, 256, 3, {0, 7, 65}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32, 0},
+        /* sm_90a TMA-store epilogue (bf16 through shared memory; f32 keeps register stores):
+         * ring-reused and dedicated staging buffers, ragged M and N clipped by the map */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c1_tmastore", 200, 112, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x64_s4_c1_tmastore", 1, 72, 256, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_32x128_s4_c1_swapab_tmastore", 65, 576, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c1_tmastore", 65, 112, 128, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig_tmastore", 0, 112, 256, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked_tmastore", 65, 72, 128, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab_tmastore", 65, 72, 128, 3, {65, 0, 7}, DSK_BF16, 0},
+        /* persistent scheduler on few SMs: every CTA walks several tiles (phases carried),
+         * M = 600 gives two raster bands of 64-row blocks */
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s3_c1_p", 600, 72, 128, 1, {0}, DSK_F32, 3},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_p", 200, 576, 256, 1, {0}, DSK_BF16, 5},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig_p", 0, 112, 256, 3, {0, 7, 65}, DSK_BF16, 2},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked_p", 65, 72, 256, 3, {0, 7, 65}, DSK_F32, 3},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab_p", 65, 72, 128, 3, {65, 0, 7}, DSK_F32, 2},
+        /* persistent + TMA store (dedicated staging buffer reused tile after tile) */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c1_tmastore_p", 200, 576, 128, 1, {0}, DSK_BF16, 5},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_tmastore_p", 1, 72, 128, 1, {0}, DSK_BF16, 3},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c1_contig_tmastore_p", 0, 112, 128, 4, {65, 0, 1, 200}, DSK_BF16, 3},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c1_masked_tmastore_p", 200, 72, 128, 3, {200, 0, 65}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c1_masked_swapab_tmastore_p", 65, 72, 128, 3, {1, 0, 65}, DSK_BF16, 2},
+        /* clusters of 2 with TMA multicast of A (N tiles paired; an odd count of N tiles
+         * leaves a phantom partner that loads and multicasts but stores nothing) */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2", 200, 112, 256, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s3_c2", 65, 72, 1024, 1, {0}, DSK_F32, 0},  /* the ring wraps */
+        {"emu:h800", "gemm_fp8_sm90a_32x128_s4_c2_swapab", 65, 576, 128, 1, {0}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_contig", 0, 112, 128, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s2_c2_masked", 65, 72, 640, 3, {0, 7, 65}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c2_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32, 0},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_tmastore", 65, 576, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_p", 600, 72, 128, 1, {0}, DSK_F32, 4},
+        /* all three: persistent + cluster 2 + TMA store */
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s3_c2_tmastore_p", 200, 576, 128, 1, {0}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_tmastore_p", 1, 72, 128, 1, {0}, DSK_BF16, 2},
+        {"emu:h800", "gemm_fp8_sm90a_128x112_s4_c2_contig_tmastore_p", 0, 112, 128, 4, {65, 0, 1, 200}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_64x72_s4_c2_masked_tmastore_p", 200, 72, 128, 3, {200, 0, 65}, DSK_BF16, 4},
+        {"emu:h800", "gemm_fp8_sm90a_16x64_s4_c2_masked_swapab_tmastore_p", 65, 72, 128, 3, {1, 0, 65}, DSK_BF16, 2},
         /* sm_90a, H20 (78 SMs): other tiles */
-        {"emu:h20", "gemm_fp8_sm90a_64x128_s4_c1", 65, 576, 512, 1, {0}, DSK_BF16},
-        {"emu:h20", "gemm_fp8_sm90a_32x128_s4_c1_swapab", 7, 576, 256, 1, {0}, DSK_F32},
-        {"emu:h20", "gemm_fp8_sm90a_256x64_s3_c1", 200, 72, 128, 1, {0}, DSK_F32},
+        {"emu:h20", "gemm_fp8_sm90a_64x128_s4_c1", 65, 576, 512, 1, {0}, DSK_BF16, 0},
+        {"emu:h20", "gemm_fp8_sm90a_32x128_s4_c1_swapab", 7, 576, 256, 1, {0}, DSK_F32, 0},
+        {"emu:h20", "gemm_fp8_sm90a_256x64_s3_c1", 200, 72, 128, 1, {0}, DSK_F32, 0},
         /* sm_89, RTX 4090 */
-        {"emu:4090", "gemm_fp8_sm89_16x64_s3", 1, 72, 128, 1, {0}, DSK_F32},
-        {"emu:4090", "gemm_fp8_sm89_32x112_s3", 7, 112, 512, 1, {0}, DSK_BF16},
-        {"emu:4090", "gemm_fp8_sm89_64x128_s3", 65, 576, 256, 1, {0}, DSK_F32},
-        {"emu:4090", "gemm_fp8_sm89_64x72_s4", 64, 72, 7168, 1, {0}, DSK_F32},
-        {"emu:4090", "gemm_fp8_sm89_128x72_s3", 200, 2112, 128, 1, {0}, DSK_BF16},
-        {"emu:4090", "gemm_fp8_sm89_128x64_s3_contig", 0, 72, 256, 3, {0, 7, 65}, DSK_BF16},
-        {"emu:4090", "gemm_fp8_sm89_32x112_s3_masked", 65, 112, 256, 3, {0, 7, 65}, DSK_F32},
-        {"emu:4090", "gemm_fp8_sm89_16x64_s3_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32},
+        {"emu:4090", "gemm_fp8_sm89_16x64_s3", 1, 72, 128, 1, {0}, DSK_F32, 0},
+        {"emu:4090", "gemm_fp8_sm89_32x112_s3", 7, 112, 512, 1, {0}, DSK_BF16, 0},
+        {"emu:4090", "gemm_fp8_sm89_64x128_s3", 65, 576, 256, 1, {0}, DSK_F32, 0},
+        {"emu:4090", "gemm_fp8_sm89_64x72_s4", 64, 72, 7168, 1, {0}, DSK_F32, 0},
+        {"emu:4090", "gemm_fp8_sm89_128x72_s3", 200, 2112, 128, 1, {0}, DSK_BF16, 0},
+        {"emu:4090", "gemm_fp8_sm89_128x64_s3_contig", 0, 72, 256, 3, {0, 7, 65}, DSK_BF16, 0},
+        {"emu:4090", "gemm_fp8_sm89_32x112_s3_masked", 65, 112, 256, 3, {0, 7, 65}, DSK_F32, 0},
+        {"emu:4090", "gemm_fp8_sm89_16x64_s3_masked_swapab", 65, 72, 128, 3, {65, 0, 7}, DSK_F32, 0},
     };
     int ncases = (int)(sizeof cases / sizeof cases[0]);
     const char *only = argc > 1 ? argv[1] : NULL;
@@ -280,7 +323,7 @@ int main(int argc, char **argv)
         if (only && !strstr(c->tile, only) && !strstr(c->dev, only))
             continue;
         int big = (c->m + 64) * c->n * c->k > 100000000LL && !full;
-        run_case(c, i, !big, i == 2 || i == 14);
+        run_case(c, i, !big, i == 2 || i == 20 || i == 33 || i == 44);
     }
     return dsk_t_finish();
 }

@@ -11,7 +11,12 @@
 
 static int n_launch, n_load;
 static dsk_gpu_launch last_cfg;
-static uint32_t last_m, last_n, last_k, last_sa_ld;
+static uint32_t last_m, last_n, last_k, last_sa_ld, last_groups;
+static void *last_tmapd;
+/* tensor maps encoded since the last reset: rank, dtype and box of each */
+static int n_maps, map_rank[8];
+static dsk_tma_dtype map_dtype[8];
+static uint32_t map_box[8][3];
 
 static dsk_status f_load(void *c, const char *ptx, const char *nm, void **m)
 {
@@ -44,12 +49,21 @@ static dsk_status f_launch(void *c, void *fn, const dsk_gpu_launch *cfg, void **
     last_n = *(uint32_t *)params[7];
     last_k = *(uint32_t *)params[8];
     last_sa_ld = *(uint32_t *)params[12];
+    last_tmapd = *(void **)params[21];
+    last_groups = *(uint32_t *)params[22];
     return DSK_OK;
 }
 static dsk_status f_tmap(void *c, dsk_tensor_map *m, dsk_tma_dtype dt, int rank, void *a, const uint64_t *d,
                          const uint64_t *s, const uint32_t *b, const uint32_t *e, dsk_tma_swizzle sw)
 {
     memset(m, 0, sizeof *m);
+    if (n_maps < 8) {
+        map_rank[n_maps] = rank;
+        map_dtype[n_maps] = dt;
+        for (int i = 0; i < rank && i < 3; i++)
+            map_box[n_maps][i] = b[i];
+        n_maps++;
+    }
     return DSK_OK;
 }
 
@@ -189,6 +203,72 @@ int main(void)
     DSK_T_CHECK(n_launch == 1 && last_cfg.grid[0] == 2, "contiguous launch %d grid %u", n_launch, last_cfg.grid[0]);
     dsk_t_set(cmi, 200, 2);  /* group 2 of 2 */
     DSK_T_ERR(dsk_ptx_gemm_fp8_launch(&rec, &h800, &tc, &ca_args), DSK_ERR_INVALID_ARG, "m_indices");
+
+    /* persistent: min(tiles, SMs) CTAs along x; groups counted for masked */
+    dsk_gemm_tile tp = t;
+    tp.persistent = 1;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &h800, &tp, &o.args));
+    DSK_T_CHECK(last_cfg.grid[0] == 6 && last_cfg.grid[1] == 1 && last_cfg.grid[2] == 1 && last_groups == 1,
+                "persistent, 6 tiles on 132 SMs: grid %u %u %u groups %u", last_cfg.grid[0], last_cfg.grid[1],
+                last_cfg.grid[2], last_groups);
+    dsk_device few = fake_dev("sm_90a", 227 * 1024);
+    few.props.num_sms = 4;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &few, &tp, &o.args));
+    DSK_T_CHECK(last_cfg.grid[0] == 4 && last_cfg.cluster[0] == 1, "persistent, 6 tiles on 4 SMs: grid %u",
+                last_cfg.grid[0]);
+    /* cluster 2: grid y padded to even, cluster (1, 2, 1), A's box half the tile */
+    operands o5 = dense(65, 560, 256);  /* 5 N tiles of 112 */
+    dsk_gemm_tile t2 = t;
+    t2.cluster = 2;
+    n_maps = 0;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &h800, &t2, &o5.args));
+    DSK_T_CHECK(last_cfg.grid[0] == 1 && last_cfg.grid[1] == 6 && last_cfg.cluster[0] == 1 &&
+                    last_cfg.cluster[1] == 2 && last_cfg.cluster[2] == 1 && n_maps == 3 && map_box[0][1] == 64,
+                "c2: grid %u %u cluster %u %u %u, %d maps, A box rows %u", last_cfg.grid[0], last_cfg.grid[1],
+                last_cfg.cluster[0], last_cfg.cluster[1], last_cfg.cluster[2], n_maps, map_box[0][1]);
+    /* persistent cluster 2 on 5 SMs: units = 1 x ceil(5 / 2) = 3, 2 cluster slots: grid 4 */
+    t2.persistent = 1;
+    few.props.num_sms = 5;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &few, &t2, &o5.args));
+    DSK_T_CHECK(last_cfg.grid[0] == 4 && last_cfg.grid[1] == 1 && last_cfg.cluster[0] == 2 && last_cfg.cluster[1] == 1,
+                "c2_p on 5 SMs: grid %u %u cluster %u %u", last_cfg.grid[0], last_cfg.grid[1], last_cfg.cluster[0],
+                last_cfg.cluster[1]);
+    /* TMA store: D's map (bf16, box {BLOCK_N, BLOCK_M}) passed as tmap_d; f32 D: none */
+    dsk_gemm_tile ts = t;
+    ts.tma_store = 1;
+    n_maps = 0;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &h800, &ts, &o.args));
+    DSK_T_CHECK(n_maps == 4 && map_rank[3] == 2 && map_dtype[3] == DSK_TMA_BFLOAT16 && map_box[3][0] == 112 &&
+                    map_box[3][1] == 128 && last_tmapd != NULL,
+                "tmastore: %d maps, D rank %d box %u x %u, tmap_d %p", n_maps, map_rank[3], map_box[3][0],
+                map_box[3][1], last_tmapd);
+    dsk_tensor *d32 = dsk_t_new2(DSK_F32, 65, 576);
+    dsk_gemm_fp8_args a32 = o.args;
+    a32.d = d32;
+    n_maps = 0;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &h800, &ts, &a32));
+    DSK_T_CHECK(n_maps == 3 && last_tmapd == NULL, "tmastore, f32 D: %d maps, tmap_d %p", n_maps, last_tmapd);
+    /* ... and refused when D's rows are not 16-byte multiples */
+    dsk_tensor d_odd = dsk_tensor_2d(o.d->data, DSK_BF16, 65, 570);
+    operands o570 = dense(65, 570, 256);
+    o570.args.d = &d_odd;
+    n_launch = 0;
+    DSK_T_ERR(dsk_ptx_gemm_fp8_launch(&rec, &h800, &ts, &o570.args), DSK_ERR_INVALID_ARG,
+              "writes D through a TMA tensor map");
+    DSK_T_CHECK(n_launch == 0, "a refused TMA-store call launched");
+    /* masked TMA store: D's map is 3-D {N, max_m, G} with row boxes */
+    dsk_gemm_tile tms = ts;
+    tms.layout = DSK_GEMM_MASKED;
+    dsk_tensor *ma = dsk_t_new3(DSK_E4M3, 2, 64, 128), *mas = dsk_t_new3(DSK_F32, 2, 64, 1);
+    dsk_tensor *mb = dsk_t_new3(DSK_E4M3, 2, 112, 128), *mbs = dsk_t_new3(DSK_F32, 2, 1, 1);
+    dsk_tensor *md = dsk_t_new3(DSK_BF16, 2, 64, 112), *mm = dsk_t_new(DSK_I32, 1, (int64_t[]){2});
+    dsk_gemm_fp8_args m_args = {.layout = DSK_GEMM_MASKED, .a = ma, .a_scale = mas, .b = mb, .b_scale = mbs,
+                                .d = md, .masked_m = mm};
+    n_maps = 0;
+    DSK_T_OK(dsk_ptx_gemm_fp8_launch(&rec, &h800, &tms, &m_args));
+    DSK_T_CHECK(n_maps == 4 && map_rank[3] == 3 && map_box[3][0] == 112 && map_box[3][1] == 1 && last_groups == 2,
+                "masked tmastore: D rank %d box %u x %u, groups %u", map_rank[3], map_box[3][0], map_box[3][1],
+                last_groups);
 
     free(mn);
     free(araw);

@@ -16,7 +16,7 @@ static void roundtrip(dsk_gemm_tile t, const char *expect)
         return;
     DSK_T_CHECK(u.arch == t.arch && u.block_m == t.block_m && u.block_n == t.block_n && u.stages == t.stages &&
                     u.cluster == t.cluster && u.layout == t.layout && u.swap_ab == t.swap_ab &&
-                    u.persistent == t.persistent && u.block_k == 128,
+                    u.persistent == t.persistent && u.tma_store == t.tma_store && u.block_k == 128,
                 "'%s' does not parse back to the same tile", name);
 }
 
@@ -30,6 +30,14 @@ int main(void)
     t.layout = DSK_GEMM_MASKED;
     t.persistent = 1;
     roundtrip(t, "gemm_fp8_sm90a_128x112_s6_c1_masked_p");
+    t.tma_store = 1;
+    t.swap_ab = 1;
+    t.block_m = 32;
+    t.block_n = 128;
+    roundtrip(t, "gemm_fp8_sm90a_32x128_s6_c1_masked_swapab_tmastore_p");
+    DSK_T_OK(dsk_gemm_tile_parse("gemm_fp8_sm90a_64x72_s4_c1_p_tmastore", &t));
+    DSK_T_CHECK(t.tma_store && t.persistent && t.block_n == 72, "_p_tmastore: tma_store %d persistent %d", t.tma_store,
+                t.persistent);
     t = dsk_gemm_tile_default(DSK_ARCH_SM89, 16, 64);
     t.swap_ab = 1;
     t.layout = DSK_GEMM_MASKED;
@@ -66,6 +74,33 @@ int main(void)
     t.stages = 8;  /* 8 * 31232 + 2048 > 227 KiB */
     DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
     DSK_T_CHECK(!p.legal && strstr(p.reason, "shared memory"), "8 stages: legal %d reason '%s'", p.legal, p.reason);
+    /* TMA store, 128x112 s6 (ring 187392 B): the dense bf16 staging tile, 128 rows of 224 B =
+     * 28672, fits in the ring (reused after the last k-block); persistent: dedicated after the
+     * ring, 188416 + 28672 = 217088 dynamic; contiguous: rows padded to 256 B = 32768 */
+    t.stages = 6;
+    t.tma_store = 1;
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(p.legal && p.d_in_ring && p.d_offset == 0 && p.d_pitch == 224 && p.smem_d_bytes == 28672 &&
+                    p.smem_dynamic_bytes == 188416,
+                "128x112 s6 tmastore: legal %d in_ring %d off %zu pitch %d d %zu dyn %zu", p.legal, p.d_in_ring,
+                p.d_offset, p.d_pitch, p.smem_d_bytes, p.smem_dynamic_bytes);
+    t.persistent = 1;
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(p.legal && !p.d_in_ring && p.d_offset == 187392 && p.smem_dynamic_bytes == 217088,
+                "128x112 s6 tmastore_p: legal %d in_ring %d off %zu dyn %zu", p.legal, p.d_in_ring, p.d_offset,
+                p.smem_dynamic_bytes);
+    t.layout = DSK_GEMM_CONTIGUOUS;
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(p.legal && p.d_pitch == 256 && p.smem_d_bytes == 32768 && p.smem_dynamic_bytes == 221184,
+                "128x112 s6 contig tmastore_p: legal %d pitch %d d %zu dyn %zu", p.legal, p.d_pitch, p.smem_d_bytes,
+                p.smem_dynamic_bytes);
+    t.stages = 7;  /* 7 * 31232 + 1024 + 32768 + 1024 static > 227 KiB */
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(!p.legal && strstr(p.reason, "shared memory"), "s7 contig tmastore_p: legal %d '%s'", p.legal,
+                p.reason);
+    t.stages = 6;
+    t.layout = DSK_GEMM_DENSE;
+    t.tma_store = t.persistent = 0;
     /* a smaller limit (a target with less shared memory) makes 6 stages illegal */
     t.stages = 6;
     DSK_T_OK(dsk_ptx_gemm_plan(&t, 100 * 1024, &p));
@@ -88,6 +123,10 @@ int main(void)
         {DSK_ARCH_SM89, 128, 128, 2, 0, 0, "clusters"},    {DSK_ARCH_SM89, 24, 64, 1, 0, 0, "multiple of 16"},
         {DSK_ARCH_SM89, 64, 68, 1, 0, 0, "multiple of 8"}, {DSK_ARCH_SM89, 32, 256, 1, 0, 0, "registers"},
         {DSK_ARCH_SM89, 64, 128, 1, 0, 1, "persistent"},
+        /* the persistent loop's live state: 176 accumulators fit the consumers' 232, 184 do not */
+        {DSK_ARCH_SM90A, 128, 184, 1, 0, 1, "registers"},  {DSK_ARCH_SM90A, 256, 96, 1, 0, 1, "registers"},
+        /* cluster 2 multicasts half of A: whole 8-row swizzle atoms */
+        {DSK_ARCH_SM90A, 8, 64, 2, 1, 0, "multiple of 8 rows"}, {DSK_ARCH_SM90A, 24, 128, 2, 1, 0, "block_m % 16"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         t = dsk_gemm_tile_default(bad[i].arch, bad[i].m, bad[i].n);
@@ -100,6 +139,14 @@ int main(void)
         char *ptx = NULL, entry[96];
         DSK_T_ERR(dsk_ptx_gemm_emit(&t, &ptx, entry, sizeof entry), DSK_ERR_UNSUPPORTED, "cannot be built");
     }
+    t = dsk_gemm_tile_default(DSK_ARCH_SM90A, 128, 176);
+    t.persistent = 1;
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(p.legal, "128x176 persistent: '%s'", p.reason);
+    t = dsk_gemm_tile_default(DSK_ARCH_SM89, 64, 128);
+    t.tma_store = 1;
+    DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));
+    DSK_T_CHECK(!p.legal && strstr(p.reason, "TMA"), "sm89 tma_store: '%s'", p.reason);
     t = dsk_gemm_tile_default(DSK_ARCH_SM90A, 128, 128);
     t.block_k = 64;
     DSK_T_OK(dsk_ptx_gemm_plan(&t, 0, &p));

@@ -1,12 +1,14 @@
 /* tests/tune/test_export_emu.c: an exported kernel loaded back from the manifest alone
- * (file names, entry, parameter order, grid/block, dynamic shared memory, tensor-map
- * arguments) into the PTX emulator, as another engine would with cuModuleLoadData and
+ * (file names, entry, parameter order, grid/block/cluster, dynamic shared memory, tensor-map
+ * arguments incl. D's for TMA-store kernels) into the PTX emulator, as another engine would with cuModuleLoadData and
  * cuLaunchKernel, and checked against the GEMM reference on seeded random inputs.
  *
  * DSK_HAVE_EMU (tests/tune/CMakeLists.txt) says whether emu/ implements dsk/emu.h; a
  * build without it skips this test visibly, naming what is missing. Checked for h800 (sm_90a, TMA tensor maps) and
- * 4090 (sm_89, plain pointers); the smallest GEMM of the manifest (kv_a_proj) runs, with
- * a ragged M. Tolerance: kernel and reference sum the same FP8 products exactly enough
+ * 4090 (sm_89, plain pointers), and h800 exported with persistent + TMA store required (cluster
+ * 1, and cluster 2)
+ * (launched with the manifest's grid and with 2 CTAs); the smallest GEMM of the manifest
+ * (kv_a_proj) runs, with a ragged M. Tolerance: kernel and reference sum the same FP8 products exactly enough
  * (f32 per 128-K block vs f64) and round once to bf16, so diff < 1e-4 (bf16 rounding
  * alone gives ~1e-6). */
 #include <math.h>
@@ -33,7 +35,7 @@ static const dsk_json *by_name(const dsk_json *arr, const char *name)
     return NULL;
 }
 
-static void run(const char *gpu_name, int M)
+static void run(const char *gpu_name, int M, const dsk_tune_export_opts *opts)
 {
     const dsk_gpu *g;
     DSK_T_OK(dsk_gpu_find(gpu_name, &g));
@@ -41,7 +43,7 @@ static void run(const char *gpu_name, int M)
     snprintf(dir, sizeof dir, "/tmp/dsk_export_emu_XXXXXX");
     if (!mkdtemp(dir)) dsk_t_skip("mkdtemp failed");
     int nk, nc;
-    if (!DSK_T_OK(dsk_tune_export(g, "deepseek-v3", DSK_PHASE_DECODE, M, 4096, dir, &nk, &nc))) return;
+    if (!DSK_T_OK(dsk_tune_export_opts_run(g, "deepseek-v3", DSK_PHASE_DECODE, M, 4096, dir, opts, &nk, &nc))) return;
 
     /* Everything below comes from the manifest and the files it names. */
     char path[256];
@@ -90,7 +92,7 @@ static void run(const char *gpu_name, int M)
     uint32_t u32[32] = {0};
     void *vals[32];
     int np = 0;
-    dsk_tensor_map *maps = ealloc(3 * sizeof(dsk_tensor_map));
+    dsk_tensor_map *maps = ealloc(4 * sizeof(dsk_tensor_map));
     const dsk_json *tms = dsk_json_get(k, "tensor_maps");
     for (int pi = 0; pi < params->n && np < 32; pi++, np++) {
         const dsk_json *p = &params->items[pi];
@@ -110,19 +112,27 @@ static void run(const char *gpu_name, int M)
         else if (!strcmp(nm, "sa_ld")) v = (uint64_t)sa_ld;
         else if (!strcmp(nm, "sb_n")) v = (uint64_t)kb;
         else if (!strcmp(nm, "sb_k")) v = 1;
+        else if (!strcmp(nm, "groups")) v = 1;
+        else if (!strcmp(nm, "tmap_d")) v = (uintptr_t)ed;  /* the map (below) is over D */
         /* A tensor map named by the manifest replaces the pointer with the map's address. */
-        for (int mi = 0; tms && mi < tms->n && mi < 3; mi++) {
+        for (int mi = 0; tms && mi < tms->n && mi < 4; mi++) {
             const dsk_json *t = &tms->items[mi];
             if (strcmp(dsk_json_get(t, "param")->str, nm)) continue;
             const dsk_json *dims = dsk_json_get(t, "dims"), *box = dsk_json_get(t, "box"),
                            *st = dsk_json_get(t, "strides_bytes");
-            uint64_t gd[2] = {(uint64_t)dims->items[0].num, (uint64_t)dims->items[1].num};
-            uint64_t gs[1] = {(uint64_t)st->items[0].num};
-            uint32_t bx[2] = {(uint32_t)box->items[0].num, (uint32_t)box->items[1].num}, es[2] = {1, 1};
-            int f32 = !strcmp(dsk_json_get(t, "dtype")->str, "FLOAT32");
+            int rank = (int)dsk_json_get(t, "rank")->num;
+            uint64_t gd[5] = {0}, gs[4] = {0};
+            uint32_t bx[5] = {0}, es[5] = {1, 1, 1, 1, 1};
+            for (int di = 0; di < rank && di < 5; di++) {
+                gd[di] = (uint64_t)dims->items[di].num;
+                bx[di] = (uint32_t)box->items[di].num;
+                if (di) gs[di - 1] = (uint64_t)st->items[di - 1].num;
+            }
+            const char *dt = dsk_json_get(t, "dtype")->str;
+            dsk_tma_dtype tdt = !strcmp(dt, "FLOAT32") ? DSK_TMA_FLOAT32 : !strcmp(dt, "BFLOAT16") ? DSK_TMA_BFLOAT16
+                                                                                                : DSK_TMA_UINT8;
             int sw = !strcmp(dsk_json_get(t, "swizzle")->str, "128B");
-            DSK_T_OK(dsk_emu_tensor_map_encode_tiled(&maps[mi], f32 ? DSK_TMA_FLOAT32 : DSK_TMA_UINT8, 2,
-                                                     (void *)(uintptr_t)v, gd, gs, bx, es,
+            DSK_T_OK(dsk_emu_tensor_map_encode_tiled(&maps[mi], tdt, rank, (void *)(uintptr_t)v, gd, gs, bx, es,
                                                      sw ? DSK_TMA_SWIZZLE_128B : DSK_TMA_SWIZZLE_NONE));
             v = (uintptr_t)&maps[mi];
         }
@@ -134,20 +144,36 @@ static void run(const char *gpu_name, int M)
             vals[np] = &u32[np];
         }
     }
-    const dsk_json *grid = dsk_json_get(k, "grid"), *block = dsk_json_get(k, "block");
+    const dsk_json *grid = dsk_json_get(k, "grid"), *block = dsk_json_get(k, "block"),
+                   *cluster = dsk_json_get(k, "cluster"), *tile = dsk_json_get(k, "tile");
     dsk_emu_launch_cfg cfg = {{(unsigned)grid->items[0].num, (unsigned)grid->items[1].num,
                                (unsigned)grid->items[2].num},
                               {(unsigned)block->items[0].num, 1, 1},
-                              {1, 1, 1},
+                              {(unsigned)cluster->items[0].num, (unsigned)cluster->items[1].num,
+                               (unsigned)cluster->items[2].num},
                               (size_t)dsk_json_get(k, "dynamic_smem")->num};
     dsk_emu_target tgt;
     DSK_T_OK(dsk_gpu_emu_target(g, &tgt));
     const char *entry = dsk_json_get(k, "entry")->str;
-    if (DSK_T_OK(dsk_emu_launch(mod, entry, &cfg, vals, &tgt, NULL, NULL))) {
-        dsk_tensor got = dsk_tensor_2d(ed, DSK_BF16, m, n);
-        dsk_t_cmp c = dsk_t_compare(&got, dref, 1e-3);
-        DSK_T_CHECK(c.nonfinite == 0 && c.diff < 1e-4, "%s %s M=%lld N=%lld K=%lld: diff %.3g, %lld non-finite",
-                    gpu_name, entry, m, n, kk, c.diff, (long long)c.nonfinite);
+    int pers = (int)dsk_json_get(tile, "persistent")->num;
+    if (opts && opts->persistent == 1)
+        DSK_T_CHECK(pers == 1, "%s: the export asked for persistent kernels, got %s", gpu_name, entry);
+    /* persistent kernels: the manifest's grid, then fewer CTAs (its grid_rule: any grid in
+     * [1, tiles] is correct), which makes each CTA walk several tiles */
+    for (int run = 0; run < (pers ? 2 : 1); run++) {
+        if (run) {
+            cfg.grid[0] = cfg.grid[0] > 2 ? 2 : cfg.cluster[0] == 2 ? 2 : 1;
+            memset(ed, 0xFF, (size_t)(m * n * 2));
+        }
+        if (DSK_T_OK(dsk_emu_launch(mod, entry, &cfg, vals, &tgt, NULL, NULL))) {
+            dsk_tensor got = dsk_tensor_2d(ed, DSK_BF16, m, n);
+            dsk_t_cmp c = dsk_t_compare(&got, dref, 1e-3);
+            DSK_T_CHECK(c.nonfinite == 0 && c.diff < 1e-4,
+                        "%s %s grid %u M=%lld N=%lld K=%lld: diff %.3g, %lld non-finite", gpu_name, entry,
+                        cfg.grid[0], m, n, kk, c.diff, (long long)c.nonfinite);
+            printf("ok  %s %s grid %u x %u x %u: diff %.3g\n", gpu_name, entry, cfg.grid[0], cfg.grid[1], cfg.grid[2],
+                   c.diff);
+        }
     }
     dsk_emu_module_free(mod);
     dsk_emu_free(ea), dsk_emu_free(eb), dsk_emu_free(esa), dsk_emu_free(esb), dsk_emu_free(ed), dsk_emu_free(maps);
@@ -162,8 +188,14 @@ static void run(const char *gpu_name, int M)
 int main(void)
 {
 #if DSK_HAVE_EMU
-    run("4090", 5);
-    run("h800", 5);
+    run("4090", 5, NULL);
+    run("h800", 5, NULL);
+    /* a persistent TMA-store kernel, launched from its manifest entry */
+    dsk_tune_export_opts pt = {1, 1, 1}, c2p = {1, 1, 2};
+    run("h800", 5, &pt);
+    /* persistent + cluster of 2 (TMA multicast) + TMA store (the tuner's default choice on
+     * h800 at this shape is itself a cluster-2 kernel today, but that is the model's call) */
+    run("h800", 5, &c2p);
     return dsk_t_finish();
 #else
     dsk_t_skip("the PTX emulator (emu/: dsk_emu_module_load, dsk_emu_launch, dsk_emu_tensor_map_encode_tiled) "
