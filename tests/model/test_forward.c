@@ -139,7 +139,7 @@ int main(int argc, char **argv)
             memcpy(seq, prompt + off, sizeof(int32_t) * LENS[b]);
             for (int s = 0; s < STEPS; s++)
                 seq[LENS[b] + s] = fed[s * B + b];
-            if (!DSK_T_OK(dsk_model_ref_logits(m, LENS[b] + STEPS, seq, all)))
+            if (!DSK_T_OK(dsk_model_ref_logits_decode(m, LENS[b] + STEPS, LENS[b], seq, all)))
                 return dsk_t_finish();
             memcpy(ref.prefill + (size_t)b * V, all + (size_t)(LENS[b] - 1) * V, sizeof(float) * V);
             for (int s = 0; s < STEPS; s++)
