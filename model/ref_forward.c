@@ -4,7 +4,12 @@
  * non-absorbed prefill form over the whole sequence), the MoE as a loop over experts
  * gathering their tokens for dense reference GEMMs (no permute, no combine, no grouped
  * GEMM). Activations are quantized with dsk_quant_act_fp8_ref before each GEMM, as the
- * driver does, so the two differ only by where rounding happens (see the tests).
+ * driver does, and the few sums outside the ops are done in the driver's order (the
+ * routed experts summed per token in top-k slot order in float64, as
+ * dsk_moe_combine_ref does, then y = routed + shared and x + y in f32, model.py's
+ * order), so the driver run on a device whose ops are these references gives logits
+ * bit-identical to the decode form's below (tests/model/test_forward.c checks it); on
+ * other backends the two differ only by the kernels' rounding.
  *
  * The decode form (dsk_model_ref_logits_decode) computes the prompt that way while filling
  * a latent cache, then each later token alone through MLA's absorbed form over that cache
@@ -255,10 +260,12 @@ static dsk_status ref_ffn(pool *p, const dsk_model *m, const dsk_layer_w *L, int
                                     .top_k = (int)K, .norm_topk_prob = c->norm_topk_prob,
                                     .routed_scaling_factor = c->routed_scaling_factor, .scoring = DSK_MOE_SIGMOID}};
     DSK_TRY(dsk_moe_route_ref(&ra2));
-    double *acc = calloc((size_t)(n * hd), sizeof *acc);
+    /* each (token, slot)'s expert output, then summed per token in slot order in float64
+     * (dsk_moe_combine_ref's order, so equal inputs give equal sums) */
+    float *yk = malloc(sizeof(float) * (size_t)(n * K * hd));
     int64_t *who = malloc(sizeof(int64_t) * (size_t)(n * K));
     dsk_tensor *xe = NULL, *ye = NULL;
-    dsk_status s = acc && who ? DSK_OK : dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_model_ref_logits: out of memory");
+    dsk_status s = yk && who ? DSK_OK : dsk_fail(DSK_ERR_OUT_OF_MEMORY, "dsk_model_ref_logits: out of memory");
     if (s == DSK_OK)
         s = T2(p, DSK_F32, n * K, hd, &xe);
     if (s == DSK_OK)
@@ -281,19 +288,23 @@ static dsk_status ref_ffn(pool *p, const dsk_model *m, const dsk_layer_w *L, int
         int mark = p->n;
         s = swiglu_mlp(p, &xin, &gw, &gs, &uw, &us, &dw, &ds, &yout);
         pool_pop(p, mark);
-        for (int64_t r = 0; r < m_e && s == DSK_OK; r++) {
-            double wt = ((float *)w->data)[who[r]];
-            int64_t t = who[r] / K;
-            for (int64_t i = 0; i < hd; i++)
-                acc[t * hd + i] += wt * ((float *)ye->data)[r * hd + i];
-        }
+        for (int64_t r = 0; r < m_e && s == DSK_OK; r++)
+            memcpy(yk + who[r] * hd, (float *)ye->data + r * hd, sizeof(float) * (size_t)hd);
     }
     if (s == DSK_OK && L->has_shared)
         s = swiglu_mlp(p, h, &L->gate.w, &L->gate.s, &L->up.w, &L->up.s, &L->down.w, &L->down.s, out);
-    if (s == DSK_OK)
-        for (int64_t i = 0; i < n * hd; i++)
-            X[i] += (float)acc[i] + (L->has_shared ? ((float *)out->data)[i] : 0.0f);
-    free(acc);
+    /* model.py: y = routed + shared; x = x + y */
+    for (int64_t t = 0; s == DSK_OK && t < n; t++)
+        for (int64_t i = 0; i < hd; i++) {
+            double acc = 0;
+            for (int64_t j = 0; j < K; j++)
+                acc += (double)((float *)w->data)[t * K + j] * yk[(t * K + j) * hd + i];
+            float y = (float)acc;
+            if (L->has_shared)
+                y += ((float *)out->data)[t * hd + i];
+            X[t * hd + i] += y;
+        }
+    free(yk);
     free(who);
     return s;
 }
