@@ -40,7 +40,9 @@
  * decode position one off 4.6e-3..9.8e-3 (at the cpu bound) / 4e-2..7e-2; seq_lens one
  * short (the newest token not attended) 1.6e-2..2e-2 / 9e-2..0.11; one sequence's decode
  * position one off 1.1e-3..1.2e-3 (below the cpu bound) / 1.5e-2..3e-2; the long
- * sequence's second page not used (every position into its first page) 1.2e-3 / 2.9e-3.
+ * sequence's second page not used (every position into its first page) 1.1e-3..1.2e-3 /
+ * 2.9e-3..1.1e-2; the rope part of q taken from the neighbouring head 6.4e-2..7e-2 /
+ * 0.14..0.17; the shared expert dropped 4.9e-2..5.3e-2 / 8e-2..0.11.
  * The structure check catches what the cpu bounds cannot; the cpu bounds cover the
  * kernels in the model's context. */
 #include <math.h>
