@@ -13,11 +13,29 @@
 #include <unistd.h>
 #include "cli.h"
 
-#define TINY_NAME "tiny-v1"   /* bump when the generator's output changes */
-/* --check thresholds on the median row of DESIGN.md's diff in each phase; the reasoning is in
- * tests/model/test_forward.c (decode: absorbed vs the non-absorbed reference). */
-#define CHECK_PREFILL_MAX 1e-2
-#define CHECK_DECODE_MAX 0.1
+#define TINY_NAME "tiny-v2"   /* bump when the generator's output changes (v2: GPT-2 init) */
+/* --check bounds on the lower median row of DESIGN.md's diff in each phase, against the
+ * reference in the driver's own form (dsk_model_ref_logits_decode: same quantization
+ * points, so only the kernels' f32 summation order differs; why rows jump now and then:
+ * tests/model/test_forward.c). Measured with the cpu backend at the defaults (4 prompts
+ * of 32/28/24/20 tokens, 16 new: 4 prefill rows, 60 decode rows), `dsk run --check
+ * --seed S` for S = 1..100 on tiny-v2, and `dsk run --model DIR --check` on the tiny
+ * checkpoints of seeds 2..31 (`dsk model new --seed`):
+ *   decode:  worst 1.9e-3 (p99 1.9e-3, p50 1.3e-3; other checkpoints: worst 1.5e-3) -> 6e-3,
+ *            3x. `--backend emu:h800 --check` at the defaults: 1.5e-3. Injected bugs on
+ *            test_forward's batch: decode positions one off 4.6e-3 to 9.8e-3, the YaRN
+ *            mscale dropped from the softmax scale 2e-2, routed scaling 1 instead of 2.5
+ *            2.7e-2, the routing bias ignored 2.2e-2; the first sits at this bound (the
+ *            test's bit-identical structure check is what catches it reliably).
+ *   prefill: only B rows, and 12-14% of rows at the defaults move by more than 1e-2 (a
+ *            near-tied expert choice flipped by one e4m3 rounding in the FP8 router's
+ *            input), so the median of 4 rows has a tail: worst 1.3e-2 (p99 1.7e-3; other
+ *            checkpoints: worst 1.4e-3) -> 4e-2, 3x (the former upper median held to
+ *            1e-2 failed on 9 of the 100 seeds). With fewer than 3 sequences the statistic
+ *            is a single row's and can exceed it on a few percent of prompts; the decode
+ *            phase is the tight one. */
+#define CHECK_PREFILL_MAX 4e-2
+#define CHECK_DECODE_MAX 6e-3
 
 static void usage(FILE *f)
 {
@@ -32,7 +50,8 @@ static void usage(FILE *f)
             "  --prompt-len  length of the longest random prompt (default 32); with --batch B the\n"
             "                sequences get different lengths (N, N - N/(2B), ...)\n"
             "  --batch       sequences (default 4)      --new  tokens generated per sequence (default 16)\n"
-            "  --check       compare every logit row with the reference forward (slow; exit 3 if off)\n");
+            "  --check       compare every logit row with the reference forward (slow; exit 3 if off;\n"
+            "                calibrated at the defaults: use --batch >= 3)\n");
 }
 
 static int cache_dir(char *buf, size_t len)
@@ -306,12 +325,14 @@ int dsk_cmd_run(int argc, char **argv)
         goto done;
     }
     if (check) {
-        /* Each sequence (prompt + generated) through the reference; logits of the last
-         * prompt position and of every decode step compared row by row. */
+        /* Each sequence (prompt + generated) through the reference in the form the driver
+         * computes it (the prompt non-absorbed, each generated token alone in MLA's
+         * absorbed form over the latent cache); logits of the last prompt position and of
+         * every decode step compared row by row. */
         all = malloc(sizeof(int32_t) * (size_t)(maxlen + nnew));
         ref = malloc(sizeof(float) * (size_t)(maxlen + nnew) * (size_t)c->vocab_size);
-        /* per-row diffs; the median of each phase is checked (see tests/model/test_forward.c:
-         * single rows jump when FP8 requantization flips a near-tied expert choice) */
+        /* per-row diffs; the lower median of each phase is checked (see above: single rows
+         * jump when an e4m3 rounding flips a near-tied expert choice) */
         double *rd[2] = {malloc(sizeof(double) * (size_t)B), malloc(sizeof(double) * (size_t)B * (size_t)nnew + 1)};
         int nr[2] = {0, 0};
         for (int b = 0, off = 0; b < B && s == DSK_OK; off += lens[b], b++) {
@@ -319,7 +340,7 @@ int dsk_cmd_run(int argc, char **argv)
             for (int64_t st = 0; st + 1 < nnew; st++)
                 all[lens[b] + st] = gen[st * B + b];
             int n = lens[b] + (int)(nnew > 0 ? nnew - 1 : 0);
-            s = dsk_model_ref_logits(m, n, all, ref);
+            s = dsk_model_ref_logits_decode(m, n, lens[b], all, ref);
             for (int64_t st = 0; s == DSK_OK && st < nnew; st++) {
                 const float *x = dec_logits + ((size_t)st * B + b) * c->vocab_size;
                 const float *y = ref + (size_t)(lens[b] - 1 + st) * c->vocab_size;
@@ -333,7 +354,7 @@ int dsk_cmd_run(int argc, char **argv)
         }
         for (int ph = 0; ph < 2; ph++) {
             qsort(rd[ph], (size_t)nr[ph], sizeof(double), cmp_double);
-            check_diff[ph] = nr[ph] ? rd[ph][nr[ph] / 2] : 0.0;
+            check_diff[ph] = nr[ph] ? rd[ph][(nr[ph] - 1) / 2] : 0.0; /* the lower median */
             free(rd[ph]);
         }
         if (s != DSK_OK) {
@@ -392,7 +413,7 @@ int dsk_cmd_run(int argc, char **argv)
         print_profile(stdout, "prefill", pp);
         print_profile(stdout, "decode", pd);
         if (check)
-            printf("check vs the reference forward (median row): prefill diff %.3e (threshold %.0e), decode diff %.3e "
+            printf("check vs the reference forward (lower median row): prefill diff %.3e (threshold %.0e), decode diff %.3e "
                    "(threshold %.0e): %s\n",
                    check_diff[0], CHECK_PREFILL_MAX, check_diff[1], CHECK_DECODE_MAX, check_ok ? "OK" : "FAILED");
     }

@@ -47,7 +47,16 @@ dsk_status dsk_model_wspecs(const dsk_model_config *c, dsk_wspec **out, int *cou
     const int64_t hd = c->hidden_size, H = c->num_attention_heads;
     const int64_t qk = c->qk_nope_head_dim + c->qk_rope_head_dim;
     const double norm_std = 0.1;
+    /* GPT-2's init (Radford et al. 2019, "Language Models are Unsupervised Multitask
+     * Learners", section 2.3): the projections that write into the residual stream
+     * (o_proj, the MLPs' and experts' down_proj) get 1/sqrt(2 * layers) of the usual
+     * 1/sqrt(k), so the residual stream stays dominated by the embedding and a small
+     * perturbation early (one e4m3 rounding flipped by another f32 summation order) is not
+     * amplified layer over layer into a different expert choice. */
+    const double res_scale = 1.0 / sqrt(2.0 * (c->num_hidden_layers > 0 ? c->num_hidden_layers : 1));
 #define LIN(n, k, dims, ...) (ok = ok && add(&l, DSK_WK_LINEAR, n, k, dims, 1.0 / sqrt((double)(k)), __VA_ARGS__))
+#define LIN_RES(n, k, dims, ...) \
+    (ok = ok && add(&l, DSK_WK_LINEAR, n, k, dims, res_scale / sqrt((double)(k)), __VA_ARGS__))
 #define NORM(n, dims, ...) (ok = ok && add(&l, DSK_WK_NORM, n, 0, dims, norm_std, __VA_ARGS__))
     ok = add(&l, DSK_WK_EMBED, c->vocab_size, hd, "[vocab_size, hidden_size]", 1.0, "model.embed_tokens");
     for (int i = 0; i < c->num_hidden_layers && ok; i++) {
@@ -66,12 +75,12 @@ dsk_status dsk_model_wspecs(const dsk_model_config *c, dsk_wspec **out, int *cou
         NORM(c->kv_lora_rank, "[kv_lora_rank]", "model.layers.%d.self_attn.kv_a_layernorm", i);
         LIN(H * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank,
             "[num_attention_heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank]", "model.layers.%d.self_attn.kv_b_proj", i);
-        LIN(hd, H * c->v_head_dim, "[hidden_size, num_attention_heads * v_head_dim]", "model.layers.%d.self_attn.o_proj", i);
+        LIN_RES(hd, H * c->v_head_dim, "[hidden_size, num_attention_heads * v_head_dim]", "model.layers.%d.self_attn.o_proj", i);
         NORM(hd, "[hidden_size]", "model.layers.%d.post_attention_layernorm", i);
         if (!dsk_model_layer_is_moe(c, i)) {
             LIN(c->intermediate_size, hd, "[intermediate_size, hidden_size]", "model.layers.%d.mlp.gate_proj", i);
             LIN(c->intermediate_size, hd, "[intermediate_size, hidden_size]", "model.layers.%d.mlp.up_proj", i);
-            LIN(hd, c->intermediate_size, "[hidden_size, intermediate_size]", "model.layers.%d.mlp.down_proj", i);
+            LIN_RES(hd, c->intermediate_size, "[hidden_size, intermediate_size]", "model.layers.%d.mlp.down_proj", i);
             continue;
         }
         const int64_t E = c->n_routed_experts, I = c->moe_intermediate_size;
@@ -86,17 +95,18 @@ dsk_status dsk_model_wspecs(const dsk_model_config *c, dsk_wspec **out, int *cou
         for (int e = 0; e < E; e++)
             LIN(I, hd, "[moe_intermediate_size, hidden_size]", "model.layers.%d.mlp.experts.%d.up_proj", i, e);
         for (int e = 0; e < E; e++)
-            LIN(hd, I, "[hidden_size, moe_intermediate_size]", "model.layers.%d.mlp.experts.%d.down_proj", i, e);
+            LIN_RES(hd, I, "[hidden_size, moe_intermediate_size]", "model.layers.%d.mlp.experts.%d.down_proj", i, e);
         if (c->n_shared_experts > 0) {
             const int64_t S = I * c->n_shared_experts;
             LIN(S, hd, "[n_shared_experts * moe_intermediate_size, hidden_size]", "model.layers.%d.mlp.shared_experts.gate_proj", i);
             LIN(S, hd, "[n_shared_experts * moe_intermediate_size, hidden_size]", "model.layers.%d.mlp.shared_experts.up_proj", i);
-            LIN(hd, S, "[hidden_size, n_shared_experts * moe_intermediate_size]", "model.layers.%d.mlp.shared_experts.down_proj", i);
+            LIN_RES(hd, S, "[hidden_size, n_shared_experts * moe_intermediate_size]", "model.layers.%d.mlp.shared_experts.down_proj", i);
         }
     }
     NORM(hd, "[hidden_size]", "model.norm");
     ok = ok && add(&l, DSK_WK_LINEAR_BF16, c->vocab_size, hd, "[vocab_size, hidden_size]", 1.0 / sqrt((double)hd), "lm_head");
 #undef LIN
+#undef LIN_RES
 #undef NORM
     if (!ok) {
         free(l.v);

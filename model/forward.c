@@ -607,10 +607,11 @@ static dsk_status layer(dsk_model_session *S, int l, int64_t T, int B, int decod
             DSK_TRY(mlp(S, L, T, "shared_experts", &so));
         }
     }
+    /* model.py's order: y = routed + shared, then x + y (f32 rounding as the reference) */
     t0 = now_s();
-    add_into(F(&x), F(&b->mo), T * hd);
     if (L->moe && L->has_shared)
-        add_into(F(&x), F(&b->so), T * hd);
+        add_into(F(&b->mo), F(&b->so), T * hd);
+    add_into(F(&x), F(&b->mo), T * hd);
     prof_add(S, DSK_MOP_GLUE, now_s() - t0);
     return DSK_OK;
 }

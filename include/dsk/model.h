@@ -135,6 +135,15 @@ int32_t dsk_model_argmax(const float *logits, int n);
  * experts without permute/combine). logits [n, vocab] for every position. The model
  * must live on a host-memory device. */
 dsk_status dsk_model_ref_logits(const dsk_model *m, int n, const int32_t *tokens, float *logits);
+/* The reference of a prefill followed by decode steps: tokens [0, n_prompt) as above
+ * (non-absorbed MLA) while writing each layer's latent cache [c_kv | k_pe], then each of
+ * tokens [n_prompt, n) alone, in order, through MLA's absorbed form over that cache
+ * (q_nope through W_UK^T, dsk_mla_decode_ref, the latent output through W_UV), the form
+ * dsk_model_decode uses; every other op as above. logits [n, vocab] for every position
+ * (rows < n_prompt from the prefill form). 1 <= n_prompt <= n; n_prompt == n is
+ * dsk_model_ref_logits. */
+dsk_status dsk_model_ref_logits_decode(const dsk_model *m, int n, int n_prompt, const int32_t *tokens,
+                                       float *logits);
 
 #ifdef __cplusplus
 }

@@ -39,7 +39,7 @@ static void copy_file(const char *from, const char *to, long truncate_by)
 
 static const char *path_in(const char *dir, const char *name)
 {
-    static char p[4][256];
+    static char p[4][256 + 64]; /* a directory of up to 255 chars + a file name */
     static int k;
     k = (k + 1) % 4;
     snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
@@ -127,12 +127,10 @@ static double diff_f32(const float *x, const float *y, int64_t n)
     return xx > 0 ? 1.0 - 2.0 * xy / xx : 0.0;
 }
 
-/* Prefill of one fixed prompt: last-position logits into out [V]. */
-static int prefill(const char *dir, float *out, int n)
+/* Prefill of one fixed prompt of n tokens on an open model: last-position logits into
+ * out [V]. */
+static int prefill_on(dsk_model *m, float *out, int n)
 {
-    dsk_model *m;
-    if (!DSK_T_OK(dsk_model_open(cpu, dir, &m)))
-        return 0;
     int32_t tok[16];
     for (int i = 0; i < n; i++)
         tok[i] = (i * 131 + 7) % 512;
@@ -142,6 +140,16 @@ static int prefill(const char *dir, float *out, int n)
     ok = ok && DSK_T_OK(dsk_model_prefill(S, 1, &len, tok, out));
     if (ok)
         dsk_model_session_free(S);
+    return ok;
+}
+
+/* The same on the checkpoint in dir. */
+static int prefill(const char *dir, float *out, int n)
+{
+    dsk_model *m;
+    if (!DSK_T_OK(dsk_model_open(cpu, dir, &m)))
+        return 0;
+    int ok = prefill_on(m, out, n);
     dsk_model_close(m);
     return ok;
 }
@@ -179,13 +187,16 @@ int main(void)
         for (int i = 0; i < 9; i++)
             tok[i] = (i * 131 + 7) % 512;
         if (DSK_T_OK(dsk_model_open(cpu, bf, &m)) && DSK_T_OK(dsk_model_ref_logits(m, 9, tok, ref))) {
-            /* The last-position logits of prompts of 2..9 tokens; the median row is held to
-             * test_forward.c's prefill bound (1e-2): single rows can move more when an f32
-             * difference flips an e4m3 rounding or a near-tied expert choice upstream. */
+            /* The last-position logits of prompts of 2..9 tokens against the reference on
+             * the same (load-quantized) weights; the lower median row is bounded, as in
+             * test_forward.c: single rows move when the cpu kernels' f32 order flips an e4m3
+             * rounding or a near-tied expert choice upstream. Seeds 1..110 (Release,
+             * DSK_TEST_SEED=s test_model_load): worst 1.9e-3, p99 1.6e-3, exact (1e-14) on
+             * 82% -> 6e-3, 3x the worst. */
             double d[8], worst = 0;
             int nd = 0;
             for (int n = 2; n <= 9; n++)
-                if (prefill(bf, a, n)) {
+                if (prefill_on(m, a, n)) {
                     d[nd] = diff_f32(a, ref + (n - 1) * V, V);
                     worst = d[nd] > worst ? d[nd] : worst;
                     nd++;
@@ -196,8 +207,10 @@ int main(void)
                     d[j] = d[j - 1];
                     d[j - 1] = t;
                 }
-            double med = nd ? d[nd / 2] : 1.0;
-            DSK_T_CHECK(nd == 8 && med <= 1e-2, "bf16 checkpoint prefill vs reference: median row diff %.3e > 1e-2 (worst %.3e, %d rows)",
+            double med = nd ? d[(nd - 1) / 2] : 1.0; /* the lower median */
+            printf("stats: bf16 %.3e (worst %.3e)\n", med, worst);
+            DSK_T_CHECK(nd == 8 && med <= 6e-3,
+                        "bf16 checkpoint prefill vs reference: lower median row diff %.3e > 6e-3 (worst %.3e, %d rows)",
                         med, worst, nd);
             DSK_T_CHECK(dsk_model_weight_bytes(m) > 0, "bf16 linears were quantized into owned buffers");
             dsk_model_close(m);
