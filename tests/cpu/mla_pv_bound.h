@@ -1,9 +1,12 @@
 /* tests/cpu/mla_pv_bound.h: the part of the MLA decode tolerance that the avx512bf16
  * level's bf16 softmax weights add (shared by test_cpu_mla and test_cpu_mla_avx512_simde).
- * That level rounds each weight to bf16 for P.V (relative error <= 2^-9), so
- * out[b][h][c] may move by up to 2^-9 * sum_t w_t |v_t[c]|; the sum is computed here in
- * f64 from the inputs (q [B, H, D], kv_cache [pages, 64, D] contiguous, block_table
- * [B, max_pages], lens[b] rows per sequence) and added into out [B * H * dv]. */
+ * That level rounds each weight to bf16 for P.V, round to nearest even: bf16 has 8
+ * significant bits, so the relative error is at most 2^-8 (DSK_T_BF16_U, the unit
+ * roundoff; e.g. 1 + 2^-8 + 2^-20 rounds to 1 + 2^-7). Only the numerator sees the
+ * rounded weights (l sums the f32 ones), so out[b][h][c] may move by up to
+ * 2^-8 * sum_t w_t |v_t[c]|. dsk_t_mla_pv_bound computes the sum in f64 from the inputs
+ * (q [B, H, D], kv_cache [pages, 64, D] contiguous, block_table [B, max_pages], lens[b]
+ * rows per sequence) and adds it into out [B * H * dv]. */
 #ifndef DSK_TESTS_CPU_MLA_PV_BOUND_H
 #define DSK_TESTS_CPU_MLA_PV_BOUND_H
 
@@ -11,6 +14,8 @@
 #include <stdlib.h>
 
 #include "tests/harness/harness.h"
+
+#define DSK_T_BF16_U 0x1p-8
 
 static inline void dsk_t_mla_pv_bound(const dsk_tensor *q, const dsk_tensor *kv, const dsk_tensor *bt,
                                       const int *lens, int B, int H, int D, int dv, float scale, double *out)

@@ -13,7 +13,7 @@
  * after them that must stay poisoned.
  *
  * Tolerance (test_cpu_mla's at the avx512bf16 level): 1e-4 of max|out| (f32 softmax and
- * sums against the f64 reference), plus for the bf16 kernel 2^-9 * sum_t w_t |v_t[c]|
+ * sums against the f64 reference), plus for the bf16 kernel 2^-8 * sum_t w_t |v_t[c]|
  * (its bf16 softmax weights, dsk_t_mla_pv_bound), plus 2^-7 |value| for bf16 output;
  * lse within 1e-4.
  *
@@ -104,7 +104,7 @@ static void mla_case(int B, int H, int D, int dv, dsk_dtype in, dsk_dtype out, i
     int64_t bad = 0, first = -1;
     for (int64_t i = 0; i < n; i++) {
         const double x = dsk_t_get(&o, i), y = dsk_t_get(oref, i);
-        const double tol = 1e-4 * omax + 0x1p-9 * pvb[i] + (out == DSK_BF16 ? 0x1p-7 * fabs(y) : 0);
+        const double tol = 1e-4 * omax + DSK_T_BF16_U * pvb[i] + (out == DSK_BF16 ? 0x1p-7 * fabs(y) : 0);
         if (!(fabs(x - y) <= tol) && bad++ == 0) first = i;
     }
     free(pvb);
