@@ -7,7 +7,8 @@
  * dsk_cpu_gemm_fp8_simde after the op's own argument checks. Compared with the op's
  * reference (dsk_gemm_fp8_ref) on seeded random inputs:
  *   - M = 1..16 one by one (decode path for M <= 8, one-panel prefill above), N not a
- *     multiple of 4, 24 or 128, K not a multiple of 64 or 128 (K = 1 included);
+ *     multiple of 4, 24 or 128, K not a multiple of 64 or 128 (K = 1 included), and 24
+ *     shapes drawn from the seed;
  *   - prefill with panel heights 16/32/48/64, several panels, tasks crossing the 256-row
  *     and 192-column task limits;
  *   - dense (contiguous and strided operands, unaligned bases, the column-major GPU
@@ -361,6 +362,15 @@ int main(void)
     dense_case(203, 150, 700, DSK_BF16, 1, id++);
     dense_case(257, 61, 130, DSK_F32, 0, id++);
     dense_case(300, 410, 130, DSK_BF16, 0, id++);
+    dense_case(530, 410, 130, DSK_BF16, 1, id++);
+    dense_case(70, 90, 2000, DSK_F32, 0, id++);
+    /* shapes drawn from the seed: M 1..320, N 1..300, K 1..1500, either output, either layout */
+    dsk_rng shapes = dsk_t_rng(6999);
+    for (int i = 0; i < 24; i++) {
+        const int64_t M = i % 2 ? dsk_rng_int(&shapes, 1, 16) : dsk_rng_int(&shapes, 1, 320);
+        const int64_t N = dsk_rng_int(&shapes, 1, 300), K = dsk_rng_int(&shapes, 1, 1500);
+        dense_case(M, N, K, dsk_rng_int(&shapes, 0, 1) ? DSK_BF16 : DSK_F32, (int)dsk_rng_int(&shapes, 0, 1), id++);
+    }
     /* grouped */
     contiguous_case(180, 136, 384, 5, 1, 1, 40, DSK_BF16, id++);
     contiguous_case(40, 50, 100, 4, 1, 1, 8, DSK_F32, id++);   /* decode-sized runs only */
@@ -368,6 +378,7 @@ int main(void)
     masked_case(4, 20, 100, 200, DSK_F32, id++);
     masked_case(3, 70, 129, 130, DSK_BF16, id++);
     masked_case(3, 7, 31, 64, DSK_BF16, id++);                 /* decode path only */
+    masked_case(5, 130, 75, 260, DSK_F32, id++);               /* groups of several panels */
     dsk_device_close(dev);
     dsk_t_free_all();
     return dsk_t_finish();

@@ -8,9 +8,9 @@
  * the op's argument check. Compared with dsk_mla_decode_ref on seeded random inputs:
  * sequence lengths around the 32-row blocks and 64-row pages (1, 2, 31..33, 63..65, 129,
  * 300), head counts that are not multiples of 16 and one past the 128-head tile, D and
- * dv not multiples of 16 (D = 2 included), scattered page tables, bf16 and f32 inputs
- * and outputs, with and without lse; out and lse poisoned first, with a guard sequence
- * after them that must stay poisoned.
+ * dv not multiples of 16 (D = 2 included; 16 more shapes drawn from the seed), scattered
+ * page tables, bf16 and f32 inputs and outputs, with and without lse; out and lse
+ * poisoned first, with a guard sequence after them that must stay poisoned.
  *
  * Tolerance (test_cpu_mla's at the avx512bf16 level): 1e-4 of max|out| (f32 softmax and
  * sums against the f64 reference), plus for the bf16 kernel 2^-8 * sum_t w_t |v_t[c]|
@@ -137,6 +137,15 @@ int main(void)
     mla_case(1, 1, 33, 17, DSK_F32, DSK_BF16, 1, id++);
     mla_case(3, 4, 33, 17, DSK_BF16, DSK_F32, 1, id++);
     mla_case(2, 18, 100, 100, DSK_F32, DSK_F32, 0, id++);
+    /* shapes drawn from the seed: B 1..4, H 1..40, D 2..200 (odd D with bf16 inputs goes
+     * to the f32 kernel), dv 1..D */
+    dsk_rng shapes = dsk_t_rng(7999);
+    for (int i = 0; i < 16; i++) {
+        const int B = (int)dsk_rng_int(&shapes, 1, 4), H = (int)dsk_rng_int(&shapes, 1, 40);
+        const int D = (int)dsk_rng_int(&shapes, 2, 200), dv = (int)dsk_rng_int(&shapes, 1, D);
+        const dsk_dtype in = i % 4 == 3 ? DSK_F32 : DSK_BF16, out = dsk_rng_int(&shapes, 0, 1) ? DSK_BF16 : DSK_F32;
+        mla_case(B, H, D, dv, in, out, (int)dsk_rng_int(&shapes, 0, 1), id++);
+    }
     dsk_device_close(dev);
     dsk_t_free_all();
     return dsk_t_finish();
