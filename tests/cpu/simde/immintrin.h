@@ -167,7 +167,7 @@ static inline __m512 dsk_simde_permute_ps(__m512 a, int imm)
 
 static inline float dsk_simde_reduce_add_ps(__m512 a)
 {
-    /* the halving tree GCC's and clang's headers use: (i, i+8), then (i, i+4), ... */
+    /* the halving tree of GCC's avx512fintrin.h: (i, i+8), then (i, i+4), (i, i+2), (0, 1) */
     float x[16];
     dsk_simde_f(x, a);
     for (int w = 8; w >= 1; w /= 2)
