@@ -1,9 +1,10 @@
-/* tests/cpu/simde/immintrin.h: stands in for <immintrin.h> when
- * tests/cpu/test_cpu_layers_avx512_simde compiles cpu/layers_avx512.c on a CPU without
- * AVX-512: SIMDe (libsimde-dev, optional) implements the AVX-512 intrinsics in portable
- * C under their Intel names; the few that SIMDe 0.7.4 lacks are written below, lane by
- * lane, after the Intel Intrinsics Guide's descriptions. Test-only: nothing in the
- * library includes this directory. */
+/* tests/cpu/simde/immintrin.h: stands in for <immintrin.h> when the tests compile the
+ * cpu backend's AVX-512 sources (cpu/layers_avx512.c, cpu/gemm_fp8_avx512.c,
+ * cpu/mla_decode_avx512.c, cpu/mla_decode_bf16_avx512.c) on a CPU without AVX-512: SIMDe
+ * (libsimde-dev, optional) implements the AVX-512 intrinsics in portable C under their
+ * Intel names; the ones that SIMDe 0.7.4 lacks, or implements with other rounding than
+ * the instruction, are written below, lane by lane, after the Intel Intrinsics Guide's
+ * and the SDM's descriptions. Test-only: nothing in the library includes this directory. */
 #ifndef DSK_TEST_SIMDE_IMMINTRIN_H
 #define DSK_TEST_SIMDE_IMMINTRIN_H
 
@@ -11,8 +12,10 @@
 #include <simde/x86/avx512.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef simde__mmask16 __mmask16;
+typedef simde__mmask64 __mmask64;
 #ifndef _MM_FROUND_NO_EXC
 #define _MM_FROUND_NO_EXC SIMDE_MM_FROUND_NO_EXC
 #define _MM_FROUND_TO_NEAREST_INT SIMDE_MM_FROUND_TO_NEAREST_INT
@@ -161,5 +164,138 @@ static inline __m512 dsk_simde_permute_ps(__m512 a, int imm)
 #ifndef _mm512_permute_ps
 #define _mm512_permute_ps dsk_simde_permute_ps
 #endif
+
+static inline float dsk_simde_reduce_add_ps(__m512 a)
+{
+    /* the halving tree of GCC's avx512fintrin.h: (i, i+8), then (i, i+4), (i, i+2), (0, 1) */
+    float x[16];
+    dsk_simde_f(x, a);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++) x[i] += x[i + w];
+    return x[0];
+}
+#ifndef _mm512_reduce_add_ps
+#define _mm512_reduce_add_ps dsk_simde_reduce_add_ps
+#endif
+
+/* vmovdqu8 with a zero mask: masked-off bytes are zero and their memory is not read */
+static inline __m512i dsk_simde_maskz_loadu_epi8(__mmask64 k, const void *p)
+{
+    uint8_t b[64];
+    for (int i = 0; i < 64; i++) b[i] = (k >> i & 1) ? ((const uint8_t *)p)[i] : 0;
+    return _mm512_loadu_si512(b);
+}
+#ifndef _mm512_maskz_loadu_epi8
+#define _mm512_maskz_loadu_epi8 dsk_simde_maskz_loadu_epi8
+#endif
+
+/* vmovdqu16 store with a mask: only masked words are written */
+static inline void dsk_simde_mask_storeu_epi16(void *p, __mmask16 k, __m256i a)
+{
+    uint16_t h[16];
+    _mm256_storeu_si256((__m256i *)h, a);
+    for (int i = 0; i < 16; i++)
+        if (k >> i & 1) ((uint16_t *)p)[i] = h[i];
+}
+#ifndef _mm256_mask_storeu_epi16
+#define _mm256_mask_storeu_epi16 dsk_simde_mask_storeu_epi16
+#endif
+
+/* ---- AVX512_BF16 (Intel SDM vol. 2, VCVTNE2PS2BF16, VCVTNEPS2BF16, VDPBF16PS) ---- */
+
+/* The SDM's convert_fp32_to_bfloat16: zero and denormal inputs give a zero of the same
+ * sign (DAZ), infinities are truncated, NaNs truncated and made quiet (bit 6 set), normal
+ * numbers rounded to nearest even by adding 0x7fff + bit 16. MXCSR plays no part. */
+static inline uint16_t dsk_simde_cvt_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    const uint32_t e = u & 0x7f800000u;
+    if (e == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    if (e == 0x7f800000u) return (uint16_t)((u >> 16) | ((u & 0x007fffffu) ? 0x40u : 0u));
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* vcvtneps2bf16: 16 floats to 16 bf16, lane i from a[i] */
+static inline __m256bh dsk_simde_cvtneps_pbh(__m512 a)
+{
+    float x[16];
+    uint16_t h[16];
+    dsk_simde_f(x, a);
+    for (int i = 0; i < 16; i++) h[i] = dsk_simde_cvt_bf16(x[i]);
+    __m256bh r;
+    memcpy(&r, h, sizeof r);
+    return r;
+}
+#ifndef _mm512_cvtneps_pbh
+#define _mm512_cvtneps_pbh dsk_simde_cvtneps_pbh
+#endif
+
+/* vcvtne2ps2bf16: words 0..15 of the result from b, words 16..31 from a */
+static inline __m512bh dsk_simde_cvtne2ps_pbh(__m512 a, __m512 b)
+{
+    float x[16], y[16];
+    uint16_t h[32];
+    dsk_simde_f(x, a);
+    dsk_simde_f(y, b);
+    for (int i = 0; i < 16; i++) {
+        h[i] = dsk_simde_cvt_bf16(y[i]);
+        h[16 + i] = dsk_simde_cvt_bf16(x[i]);
+    }
+    __m512bh r;
+    memcpy(&r, h, sizeof r);
+    return r;
+}
+#ifndef _mm512_cvtne2ps_pbh
+#define _mm512_cvtne2ps_pbh dsk_simde_cvtne2ps_pbh
+#endif
+
+/* f32 with denormals read as zero of the same sign */
+static inline float dsk_simde_daz(uint32_t u)
+{
+    if ((u & 0x7f800000u) == 0) u &= 0x80000000u;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* One accumulation step of vdpbf16ps: c + a*b as a single-rounding FMA, round to
+ * nearest even (the C default, which the tests keep), denormal result flushed to a zero
+ * of its sign. a and b come from bf16 (8 significant bits), so a*b is exact in f32
+ * whenever it is a normal number, and then a*b + c rounds once, like the FMA; a product
+ * in the subnormal range or beyond FLT_MAX goes through fmaf. */
+static inline float dsk_simde_bf16_fma(float a, float b, float c)
+{
+    const float p = a * b;
+    const float r = isnormal(p) || a == 0.0f || b == 0.0f ? p + c : fmaf(a, b, c);
+    return fpclassify(r) == FP_SUBNORMAL ? copysignf(0.0f, r) : r;
+}
+
+/* vdpbf16ps as the SDM's operation section states it, which is not one fused dot
+ * product: per f32 lane i, with DAZ on every input and FTZ on every result,
+ *   acc = acc + a[2i+1] * b[2i+1]   (rounded, the odd pair first)
+ *   acc = acc + a[2i]   * b[2i]     (rounded)
+ * SIMDe 0.7.4 adds the even product first and keeps denormals, so it is replaced here.
+ * Not modelled: which NaN operand's payload survives (the SDM's NaN priority table);
+ * any NaN input still gives a NaN. */
+static inline __m512 dsk_simde_dpbf16_ps(__m512 src, __m512bh a, __m512bh b)
+{
+    float acc[16];
+    uint16_t x[32], y[32];
+    uint32_t u[16];
+    _mm512_storeu_ps(acc, src);
+    memcpy(u, acc, sizeof u);
+    memcpy(x, &a, sizeof x);
+    memcpy(y, &b, sizeof y);
+    for (int i = 0; i < 16; i++) {
+        float t = dsk_simde_daz(u[i]);
+        t = dsk_simde_bf16_fma(dsk_simde_daz((uint32_t)x[2 * i + 1] << 16), dsk_simde_daz((uint32_t)y[2 * i + 1] << 16), t);
+        t = dsk_simde_bf16_fma(dsk_simde_daz((uint32_t)x[2 * i] << 16), dsk_simde_daz((uint32_t)y[2 * i] << 16), t);
+        acc[i] = t;
+    }
+    return _mm512_loadu_ps(acc);
+}
+#undef _mm512_dpbf16_ps
+#define _mm512_dpbf16_ps dsk_simde_dpbf16_ps
 
 #endif
