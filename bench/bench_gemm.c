@@ -170,7 +170,12 @@ static void *dnnl_setup(const void *pp, char *err, size_t len)
     DNNL_CK(dnnl_memory_desc_init_by_tag(&dmd, 2, dd, dt, dnnl_ab));
     dnnl_matmul_desc_t md;
     DNNL_CK(dnnl_matmul_desc_init(&md, &smd, &wmd, NULL, &dmd));
-    DNNL_CK(dnnl_primitive_desc_create(&pd, &md, NULL, x->eng, NULL));
+    if (dnnl_primitive_desc_create(&pd, &md, NULL, x->eng, NULL) != dnnl_success) {
+        /* oneDNN 2.6 has bf16 matmul only on CPUs with AVX-512 (avx512_core and up) */
+        snprintf(err, len, "oneDNN: no %s matmul implementation for this shape on this CPU "
+                 "(dnnl_primitive_desc_create failed)", dt == dnnl_f32 ? "f32" : "bf16");
+        goto fail;
+    }
     const char *impl = NULL;
     DNNL_CK(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl));
     snprintf(x->impl, sizeof x->impl, "onednn %s", impl ? impl : "?");
