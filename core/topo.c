@@ -7,6 +7,7 @@
 #include "core/error.h"
 #ifdef DSK_HAVE_HWLOC
 #include <hwloc.h>
+#include <pthread.h>
 #endif
 
 #ifdef DSK_HAVE_HWLOC
@@ -14,6 +15,31 @@ static size_t cache_size(hwloc_topology_t t, hwloc_obj_type_t type)
 {
     hwloc_obj_t o = hwloc_get_obj_by_type(t, type, 0);
     return o && o->attr ? (size_t)o->attr->cache.size : 0;
+}
+
+/* The PCI-aware topology is discovered once per process and kept (read-only after load,
+ * so concurrent queries are safe). Keeping it also keeps hwloc's PCI plugin and
+ * libpciaccess loaded: destroying the last topology unloads them, and the few
+ * allocations libpciaccess never frees would then show up to LeakSanitizer from an
+ * unknown module that no suppression can name. */
+static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
+static hwloc_topology_t topo_cached;
+static int topo_error;
+
+static void topo_load(void)
+{
+    hwloc_topology_t t;
+    if (hwloc_topology_init(&t) != 0) {
+        topo_error = 1;
+        return;
+    }
+    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    if (hwloc_topology_load(t) != 0) {
+        hwloc_topology_destroy(t);
+        topo_error = 2;
+        return;
+    }
+    topo_cached = t;
 }
 
 static void add_pci(dsk_topo_info *info, hwloc_obj_t o)
@@ -54,13 +80,10 @@ dsk_status dsk_topo_query(dsk_topo_info *info)
         fclose(f);
     }
 #ifdef DSK_HAVE_HWLOC
-    hwloc_topology_t t;
-    if (hwloc_topology_init(&t) != 0) return dsk_fail(DSK_ERR_DEVICE, "hwloc_topology_init failed");
-    hwloc_topology_set_io_types_filter(t, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-    if (hwloc_topology_load(t) != 0) {
-        hwloc_topology_destroy(t);
-        return dsk_fail(DSK_ERR_DEVICE, "hwloc_topology_load failed");
-    }
+    pthread_once(&topo_once, topo_load);
+    if (!topo_cached)
+        return dsk_fail(DSK_ERR_DEVICE, "%s failed", topo_error == 1 ? "hwloc_topology_init" : "hwloc_topology_load");
+    hwloc_topology_t t = topo_cached;
     info->have_hwloc = 1;
     info->packages = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PACKAGE);
     info->cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE);
@@ -70,7 +93,6 @@ dsk_status dsk_topo_query(dsk_topo_info *info)
     info->l2 = cache_size(t, HWLOC_OBJ_L2CACHE);
     info->l3 = cache_size(t, HWLOC_OBJ_L3CACHE);
     for (hwloc_obj_t o = hwloc_get_next_pcidev(t, NULL); o; o = hwloc_get_next_pcidev(t, o)) add_pci(info, o);
-    hwloc_topology_destroy(t);
 #else
     info->packages = 1;
     info->cores = info->pus = (int)sysconf(_SC_NPROCESSORS_ONLN);
