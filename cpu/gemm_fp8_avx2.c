@@ -7,12 +7,12 @@
  * operands carry 2^-8, so each block's scale is multiplied by 2^16. The NaN codes
  * (0x7F, 0xFF) decode to +-480 at this level instead of NaN.
  *
- * Decode path (M <= DEC_MAX_M): activations are decoded once per task to f32 (zero-padded
+^ * Decode path (M <= 8): activations are decoded once per task to f32 (zero-padded
  * to whole 128-K blocks, L1/L2 resident); each weight row's bytes are read from memory
  * exactly once, 8 codes per vpmovsxbw straight into registers, decoded and FMA-ed
- * against the M activation rows (memory operands). RR weight rows go per pass (RR chosen
- * so M x RR block accumulators, two per (row, column) when M x RR <= 4 to hide the FMA
- * latency, fit the 16 ymm registers). Each 128-K block's partial sums are scaled by
+ * against the M activation rows (memory operands). RR weight rows go per pass (4 for
+ * M <= 2, 2 for M = 3, 4, 1 for M = 5..8: at most 8 block accumulators, two per (row,
+ * column) for M = 1 to hide the FMA latency, in the 16 ymm registers). Each 128-K block's partial sums are scaled by
  * a_scale * b_scale * 2^16 into f32 totals. A ragged last K block is copied into a
  * zero-padded buffer; a ragged N tail repeats a valid row and does not store it.
  *
@@ -113,7 +113,7 @@ static int avx2_tile(const cpu_gemm_sub *s, int64_t m0, int64_t m1, int64_t n0, 
 }
 
 /* ---- decode path ---- */
-#define DEC_MAX_M 4
+#define DEC_MAX_M 8
 
 /* 8 codes -> 8 f32 (times 2^-8), read from memory by vpmovsxbw. */
 static inline __m256 dec8(const uint8_t *p)
@@ -134,17 +134,17 @@ dec_pass(const float *af, int64_t Kp, const float *sa, int64_t nkb, const uint8_
     for (int64_t kb = 0; kb < nkb; kb++) {
         const int64_t k0 = kb * 128;
         const uint8_t *bp[4];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int j = 0; j < RR; j++) bp[j] = kb < nfull ? br[j] + k0 : tail + j * 128;
         __m256 acc[16];
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm256_setzero_ps();
         const float *ap = af + k0;
         for (int k = 0; k < 128; k += 16) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int j = 0; j < RR; j++) {
                 const __m256 w0 = dec8(bp[j] + k), w1 = dec8(bp[j] + k + 8);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int m = 0; m < MM; m++) {
                     const int i = (m * RR + j) * (DUAL ? 2 : 1);
                     acc[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(ap + m * Kp + k), acc[i]);
@@ -153,10 +153,10 @@ dec_pass(const float *af, int64_t Kp, const float *sa, int64_t nkb, const uint8_
             }
         }
         const float sbv = sbp[kb * sb_k] * 65536.0f;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int m = 0; m < MM; m++) {
             const __m256 sc = _mm256_set1_ps(sa[m * nkb + kb] * sbv);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int j = 0; j < RR; j++) {
                 const int i = (m * RR + j) * (DUAL ? 2 : 1);
                 const __m256 p = DUAL ? _mm256_add_ps(acc[i], acc[i + 1]) : acc[i];
@@ -179,7 +179,7 @@ static int avx2_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
         for (int64_t kb = 0; kb < nkb; kb++) sa[m * nkb + kb] = s->sa[m * s->sa_m + kb * s->sa_k];
     }
     /* rows per pass: M x RR <= 8 block accumulators (x2 when DUAL) */
-    const int RR = M == 1 ? 4 : M == 2 ? 4 : 2;
+    const int RR = M <= 2 ? 4 : M <= 4 ? 2 : 1;
     for (int64_t n = n0; n < n1; n += RR) {
         const int nr = n1 - n < RR ? (int)(n1 - n) : RR;
         const uint8_t *br[4];
@@ -197,7 +197,11 @@ static int avx2_decode(const cpu_gemm_sub *s, int64_t n0, int64_t n1)
         case 1: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 1, 4, 1, tot); break;
         case 2: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 2, 4, 0, tot); break;
         case 3: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 3, 2, 0, tot); break;
-        default: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 4, 2, 0, tot); break;
+        case 4: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 4, 2, 0, tot); break;
+        case 5: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 5, 1, 0, tot); break;
+        case 6: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 6, 1, 0, tot); break;
+        case 7: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 7, 1, 0, tot); break;
+        default: dec_pass(af, Kp, sa, nkb, br, tail, nfull, sbp, s->sb_k, 8, 1, 0, tot); break;
         }
         for (int64_t m = 0; m < M; m++)
             for (int j = 0; j < nr; j++)
