@@ -15,8 +15,10 @@
  * registers, two per (row, column) for M = 1 to hide the FMA latency). Each 128-K
  * block's partial sums are scaled by a_scale * b_scale * 2^16 into f32 totals. A ragged
  * last K block is copied into a zero-padded buffer; a ragged N tail repeats a valid row
- * and does not store it. Up to M = 8 this beats the tile path (2112x7168, 2 threads:
- * 1.4-2x at M = 1, 1.7x at M = 4, 1.6x at M = 8; docs/PERFORMANCE.md).
+ * and does not store it. Up to M = 8 this beats the tile path (measured on Zen 1, 2
+ * threads: 2.1-2.3x at M = 1, 1.7x at M = 4, 1.6x at M = 8). It is compute-bound, not
+ * bandwidth-bound, on Zen 1: the decode costs about 2.6 cycles per 8 codes (9 GB/s of
+ * weights at M = 1 on 2 cores, against 20 GB/s stream read); prefetching did not help.
  *
  * Tile path (larger M): four weight rows of one 128-K block are decoded
  * into an L1 buffer, then every activation row (decoded once per task) is dotted with
