@@ -193,11 +193,21 @@ static void run_level(dsk_cpu_isa isa)
 {
     dsk_cpu_isa_set_cap(isa);
     uint64_t id = (uint64_t)isa * 1000;
-    /* decode shapes (M <= 8 at avx512bf16): ragged N (not a multiple of 4 or 128) and K
+    /* decode shapes (M <= 8 at avx512bf16 and avx2): ragged N (not a multiple of 4 or 128) and K
      * (not of 64/128) */
     dense_case(1, 257, 1000, DSK_BF16, 0, id++);
     dense_case(4, 131, 7168 / 4, DSK_F32, 0, id++);
     dense_case(3, 5, 63, DSK_F32, 1, id++);
+    /* avx2 decode (M <= 8: 4 weight rows per pass for M <= 2, 2 for M = 3, 4, 1 for
+     * M = 5..8): N tails of 1..3 rows past a 4-row group, a K tail of 1, whole K blocks */
+    dense_case(2, 259, 300, DSK_BF16, 1, id++);
+    dense_case(1, 130, 128, DSK_F32, 0, id++);
+    dense_case(4, 7, 129, DSK_BF16, 0, id++);
+    dense_case(3, 133, 256, DSK_BF16, 0, id++);
+    dense_case(2, 6, 2000, DSK_F32, 0, id++);
+    dense_case(5, 133, 200, DSK_BF16, 1, id++);
+    dense_case(6, 66, 1000, DSK_F32, 0, id++);
+    dense_case(7, 3, 129, DSK_F32, 1, id++);
     /* one-panel prefill (9 <= M <= 64 at avx512bf16; panel heights 16, 32, 48, 64): N not
      * a multiple of the 24-column grain */
     dense_case(8, 75, 256, DSK_F32, 0, id++);
