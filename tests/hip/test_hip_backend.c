@@ -6,8 +6,8 @@
  *   - Where ROCm and an MI300X (gfx942) are present, it runs dsk_gemm_fp8 on hip:0 (device
  *     memory, the embedded code objects) against dsk_gemm_fp8_ref on random quantized inputs
  *     over ragged shapes, outputs poisoned first. Tolerance: bf16 output, max relative error
- *     4e-3 against max(|ref|, 1e-2 rms) (one bf16 rounding is 2^-9; the f32 partial sums
- *     add < 1e-5). This path has never run in this project: no machine here has an AMD GPU. */
+ *     2^-7 + 1e-4 against max(|ref|, 1e-2 rms) (kernel and reference round to bf16 from
+ *     slightly different sums: one bf16 ulp apart near a midpoint, up to 2^-7 relative). This path has never run in this project: no machine here has an AMD GPU. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +49,7 @@ static void gemm_on_device(dsk_device *dev, int64_t M, int64_t N, int64_t K, uin
             double e = isfinite(x1) ? fabs(x1 - y1) / fmax(fabs(y1), fl) : INFINITY;
             max_rel = e > max_rel ? e : max_rel;
         }
-        DSK_T_CHECK(max_rel <= 4e-3, "hip:0 %s M=%lld N=%lld K=%lld: max relative error %.3g (diff %.3g), tolerance 4e-3",
+        DSK_T_CHECK(max_rel <= 0x1p-7 + 1e-4, "hip:0 %s M=%lld N=%lld K=%lld: max relative error %.3g (diff %.3g), tolerance 2^-7 + 1e-4",
                     dsk_device_last_kernel(dev), (long long)M, (long long)N, (long long)K, max_rel, c.diff);
     }
     for (int i = 0; i < 5; i++)
