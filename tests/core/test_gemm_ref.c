@@ -68,7 +68,7 @@ static void dense_case(int64_t M, int64_t N, int64_t K, dsk_dtype out, int col_m
             y[m * N + n] = oracle(a, as, b, bs, 0, m, n, 0);
         }
     dsk_t_cmp c = dsk_t_compare_f64(x, y, M * N, 1e-3);
-    /* tolerance: one rounding to the output dtype (bf16: 2^-9 relative; f32: 2^-24) */
+    /* tolerance: one rounding to the output dtype (bf16: at most 2^-8 relative, 8 significant bits; f32: 2^-24) */
     double tol = out == DSK_BF16 ? 0x1p-8 : 1e-6;
     DSK_T_CHECK(c.nonfinite == 0 && c.max_rel_err <= tol, "gemm_fp8_ref dense %s M=%lld N=%lld K=%lld scale_cm=%d: max_rel_err %.3e (tol %.1e), nonfinite %lld",
                 dsk_dtype_name(out), (long long)M, (long long)N, (long long)K, col_major_scale, c.max_rel_err, tol, (long long)c.nonfinite);

@@ -8,7 +8,7 @@
  * Tolerance: the kernels sum each 128-wide K block in f32 (products of two e4m3 values
  * are exact in f32) and the reference in f64; the difference is f32 summation error,
  * below K * 2^-24 of the sum of |terms|, so 2e-5 of max|D| for K <= 2000 (f32 output).
- * bf16 output adds one rounding (2^-9 relative), and the kernel and the reference may
+ * bf16 output adds one rounding (at most 2^-8 relative), and the kernel and the reference may
  * land on the two sides of a bf16 rounding boundary: one bf16 ulp apart, at most 2^-7
  * of |value|; so 2^-7 |value| + 2e-5 max|D|. */
 #include <math.h>
