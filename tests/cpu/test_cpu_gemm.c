@@ -18,6 +18,7 @@
 #include "core/backend.h"
 #include "cpu/cpu_internal.h"
 #include "tests/harness/harness.h"
+#include "tests/cpu/gemm_check.h"
 
 static dsk_device *dev;
 static dsk_tensor views[64];   /* strided views of harness allocations */
@@ -42,51 +43,6 @@ static dsk_tensor *strided(dsk_dtype t, int64_t rows, int64_t cols, int64_t ld, 
     return v;
 }
 
-/* Compares the rows of d a layout writes (want_row[r] != 0) against ref; checks the
- * others still hold the poison. */
-static void compare_rows(const char *what, const dsk_tensor *d, const dsk_tensor *ref, int64_t rows, int64_t N,
-                         const int *want_row)
-{
-    int64_t n = rows * N, cnt = 0, poisoned = 0, skipped = 0;
-    double *x = malloc(sizeof(double) * (size_t)n), *y = malloc(sizeof(double) * (size_t)n), ymax = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < N; j++) {
-            if (want_row && !want_row[r]) {
-                skipped++;
-                poisoned += isnan(dsk_t_get(d, r * N + j));
-                continue;
-            }
-            x[cnt] = dsk_t_get(d, r * N + j);
-            y[cnt] = dsk_t_get(ref, r * N + j);
-            ymax = fmax(ymax, fabs(y[cnt]));
-            cnt++;
-        }
-    int bf16 = d->dtype == DSK_BF16;
-    int64_t bad = 0, nonfinite = 0;
-    double worst = 0;
-    for (int64_t i = 0; i < cnt; i++) {
-        if (!isfinite(x[i])) {
-            nonfinite++;
-            continue;
-        }
-        double tol = 2e-5 * ymax + (bf16 ? 0x1p-7 * fabs(y[i]) : 0);
-        double e = fabs(x[i] - y[i]);
-        if (e > tol) bad++;
-        if (e / (tol > 0 ? tol : 1) > worst) worst = e / (tol > 0 ? tol : 1);
-    }
-    dsk_t_cmp c = dsk_t_compare_f64(x, y, cnt, ymax * 1e-3 + 1e-30);
-    /* diff: f32 summation error ~1e-7 relative gives ~1e-14; bf16 rounding (2^-9
-     * relative at most) gives at most ~2e-6 */
-    double dtol = bf16 ? 2e-6 : 1e-9;
-    DSK_T_CHECK(bad == 0 && nonfinite == 0 && c.diff < dtol,
-                "%s [%s, kernel %s]: %lld of %lld beyond tolerance (worst %.2fx tol), %lld nonfinite, diff %.3e (tol %.0e)",
-                what, dsk_dtype_name(d->dtype), dsk_device_last_kernel(dev), (long long)bad, (long long)cnt, worst,
-                (long long)nonfinite, c.diff, dtol);
-    DSK_T_CHECK(poisoned == skipped, "%s [kernel %s]: %lld of %lld elements of unwritten rows were written", what,
-                dsk_device_last_kernel(dev), (long long)(skipped - poisoned), (long long)skipped);
-    free(x);
-    free(y);
-}
 
 static void fill_scales(dsk_tensor *t, dsk_rng *r) { dsk_t_fill_uniform(t, r, 0.0005, 0.004); }
 
@@ -123,7 +79,7 @@ static void dense_case(int64_t M, int64_t N, int64_t K, dsk_dtype out, int odd_l
     char what[160];
     snprintf(what, sizeof what, "dense M=%lld N=%lld K=%lld odd_layout=%d", (long long)M, (long long)N, (long long)K,
              odd_layout);
-    compare_rows(what, d, ref, M, N, NULL);
+    dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), d, ref, M, N, NULL);
 }
 
 static void contiguous_case(int64_t M, int64_t N, int64_t K, int G, uint64_t id)
@@ -156,7 +112,7 @@ static void contiguous_case(int64_t M, int64_t N, int64_t K, int G, uint64_t id)
     if (!DSK_T_OK(dsk_gemm_fp8(dev, &g)) || !DSK_T_OK(dsk_gemm_fp8_ref(&gr))) return;
     char what[160];
     snprintf(what, sizeof what, "contiguous G=%d M=%lld N=%lld K=%lld", G, (long long)M, (long long)N, (long long)K);
-    compare_rows(what, d, ref, M, N, want);
+    dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), d, ref, M, N, want);
     free(want);
 }
 
@@ -185,7 +141,7 @@ static void masked_case(int G, int64_t max_m, int64_t N, int64_t K, uint64_t id)
     if (!DSK_T_OK(dsk_gemm_fp8(dev, &g)) || !DSK_T_OK(dsk_gemm_fp8_ref(&gr))) return;
     char what[160];
     snprintf(what, sizeof what, "masked G=%d max_m=%lld N=%lld K=%lld", G, (long long)max_m, (long long)N, (long long)K);
-    compare_rows(what, d, ref, G * max_m, N, want);
+    dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), d, ref, G * max_m, N, want);
     free(want);
 }
 

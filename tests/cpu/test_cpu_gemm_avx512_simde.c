@@ -41,6 +41,7 @@
 #include "gemm/gemm_internal.h"
 #include "tests/cpu/simde/immintrin.h"
 #include "tests/harness/harness.h"
+#include "tests/cpu/gemm_check.h"
 
 dsk_status dsk_cpu_gemm_fp8_simde(dsk_device *dev, const dsk_gemm_fp8_args *a);
 
@@ -149,56 +150,6 @@ static int64_t guards_written(const out_buf *o, int64_t shift)
     return bad;
 }
 
-/* Rows the layout writes (want_row[r], NULL: all) against ref; the others must hold the
- * poison. Tolerances: see the top of the file. */
-static void compare_rows(const char *what, const dsk_tensor *d, const dsk_tensor *ref, int64_t rows, int64_t N,
-                         const int *want_row)
-{
-    int64_t n = rows * N, cnt = 0, untouched = 0, skipped = 0;
-    double *x = malloc(sizeof(double) * (size_t)(n ? n : 1)), *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    double ymax = 0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < N; j++) {
-            if (want_row && !want_row[r]) {
-                skipped++;
-                untouched += isnan(dsk_t_get(d, r * N + j));
-                continue;
-            }
-            x[cnt] = dsk_t_get(d, r * N + j);
-            y[cnt] = dsk_t_get(ref, r * N + j);
-            ymax = fmax(ymax, fabs(y[cnt]));
-            cnt++;
-        }
-    const int bf16 = d->dtype == DSK_BF16;
-    int64_t bad = 0, nonfinite = 0, first = -1;
-    double worst = 0;
-    for (int64_t i = 0; i < cnt; i++) {
-        if (!isfinite(x[i])) {
-            nonfinite++;
-            if (first < 0) first = i;
-            continue;
-        }
-        const double tol = 2e-5 * ymax + (bf16 ? 0x1p-7 * fabs(y[i]) : 0);
-        const double e = fabs(x[i] - y[i]);
-        if (e > tol) {
-            bad++;
-            if (first < 0) first = i;
-        }
-        if (e / (tol > 0 ? tol : 1) > worst) worst = e / (tol > 0 ? tol : 1);
-    }
-    const dsk_t_cmp c = dsk_t_compare_f64(x, y, cnt, ymax * 1e-3 + 1e-30);
-    const double dtol = bf16 ? 2e-6 : 1e-9;
-    DSK_T_CHECK(bad == 0 && nonfinite == 0 && cnt > 0 && c.diff < dtol,
-                "%s [%s, kernel %s (SIMDe)]: %lld of %lld beyond tolerance (worst %.2fx tol; first: written element %lld, "
-                "got %g, want %g), %lld nonfinite, diff %.3e (tol %.0e)",
-                what, dsk_dtype_name(d->dtype), dsk_device_last_kernel(dev), (long long)bad, (long long)cnt, worst,
-                (long long)first, first >= 0 ? x[first] : 0.0, first >= 0 ? y[first] : 0.0, (long long)nonfinite,
-                c.diff, dtol);
-    DSK_T_CHECK(untouched == skipped, "%s [kernel %s (SIMDe)]: %lld of %lld elements of rows the layout skips were written",
-                what, dsk_device_last_kernel(dev), (long long)(skipped - untouched), (long long)skipped);
-    free(x);
-    free(y);
-}
 
 /* The op's checks, then the SIMDe build of the cpu backend's entry; the reference. */
 static int run(const char *what, dsk_gemm_fp8_args *g, dsk_gemm_fp8_args *gr, const char *want_kernel)
@@ -255,7 +206,7 @@ static void dense_case(int64_t M, int64_t N, int64_t K, dsk_dtype out, int odd, 
     char what[160];
     snprintf(what, sizeof what, "dense M=%lld N=%lld K=%lld odd_layout=%d", (long long)M, (long long)N, (long long)K, odd);
     if (!run(what, &g, &gr, kname(M <= 8))) return;
-    compare_rows(what, &d.view, ref, M, N, NULL);
+    dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), &d.view, ref, M, N, NULL);
     const int64_t gw = guards_written(&d, shift);
     DSK_T_CHECK(gw == 0, "%s: %lld bytes outside D's window were written", what, (long long)gw);
 }
@@ -299,7 +250,7 @@ static void contiguous_case(int64_t M, int64_t N, int64_t K, int G, int spare, i
     snprintf(what, sizeof what, "contiguous G=%d M=%lld N=%lld K=%lld runs %lld..%lld", G, (long long)M, (long long)N,
              (long long)K, (long long)lo, (long long)hi);
     if (run(what, &g, &gr, kname(all_decode))) {
-        compare_rows(what, &d.view, ref, M, N, want);
+        dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), &d.view, ref, M, N, want);
         DSK_T_CHECK(guards_written(&d, 0) == 0, "%s: the guard row past D was written", what);
     }
     free(want);
@@ -332,7 +283,7 @@ static void masked_case(int G, int64_t max_m, int64_t N, int64_t K, dsk_dtype ou
     gr.d = ref;
     char what[160];
     snprintf(what, sizeof what, "masked G=%d max_m=%lld N=%lld K=%lld", G, (long long)max_m, (long long)N, (long long)K);
-    if (run(what, &g, &gr, kname(all_decode))) compare_rows(what, d, ref, G * max_m, N, want);
+    if (run(what, &g, &gr, kname(all_decode))) dsk_t_gemm_compare_rows(what, dsk_device_last_kernel(dev), d, ref, G * max_m, N, want);
     free(want);
 }
 
