@@ -36,19 +36,8 @@ static void mla_case(int B, int H, int D, int dv, dsk_dtype in, dsk_dtype out, u
     dsk_tensor *lse = dsk_t_new2(DSK_F32, B, H), *lref = dsk_t_new2(DSK_F32, B, H);
     dsk_t_fill_normal(q, &r, 0.3);
     dsk_t_fill_normal(kv, &r, 0.3);
-    /* a random permutation of pages, so sequences' pages are scattered */
-    int *perm = malloc(sizeof(int) * (size_t)pages);
-    for (int i = 0; i < pages; i++) perm[i] = i;
-    for (int i = pages - 1; i > 0; i--) {
-        int k = (int)dsk_rng_int(&r, 0, i), t = perm[i];
-        perm[i] = perm[k];
-        perm[k] = t;
-    }
-    for (int b = 0; b < B; b++) {
-        ((int32_t *)sl->data)[b] = lens[b];
-        for (int p = 0; p < max_pages; p++) ((int32_t *)bt->data)[b * max_pages + p] = perm[b * max_pages + p];
-    }
-    free(perm);
+    DSK_T_CHECK(dsk_t_fill_scattered_pages(bt, &r, pages), "block table larger than the cache");
+    for (int b = 0; b < B; b++) ((int32_t *)sl->data)[b] = lens[b];
     dsk_t_poison(o);
     dsk_t_poison(lse);
     float scale = dsk_mla_softmax_scale(192, 1.0f, 40.0f);

@@ -69,18 +69,8 @@ static void mla_case(int B, int H, int D, int dv, dsk_dtype in, dsk_dtype out, i
     dsk_tensor o = first_b(obuf, B), lse = first_b(lbuf, B);
     dsk_t_fill_normal(q, &r, 0.3);
     dsk_t_fill_normal(kv, &r, 0.3);
-    int *perm = malloc(sizeof(int) * (size_t)pages);   /* scattered pages */
-    for (int i = 0; i < pages; i++) perm[i] = i;
-    for (int i = pages - 1; i > 0; i--) {
-        const int k = (int)dsk_rng_int(&r, 0, i), t = perm[i];
-        perm[i] = perm[k];
-        perm[k] = t;
-    }
-    for (int b = 0; b < B; b++) {
-        ((int32_t *)sl->data)[b] = lens[b];
-        for (int p = 0; p < max_pages; p++) ((int32_t *)bt->data)[b * max_pages + p] = perm[b * max_pages + p];
-    }
-    free(perm);
+    DSK_T_CHECK(dsk_t_fill_scattered_pages(bt, &r, pages), "block table larger than the cache");
+    for (int b = 0; b < B; b++) ((int32_t *)sl->data)[b] = lens[b];
     dsk_t_poison(oref);
     const float scale = dsk_mla_softmax_scale(192, 1.0f, 40.0f);
     dsk_mla_decode_args a = {q, kv, bt, sl, &o, with_lse ? &lse : NULL, dv, scale}, ar = a;

@@ -104,6 +104,23 @@ void dsk_t_fill_uniform(dsk_tensor *t, dsk_rng *r, double lo, double hi)
     for (int64_t i = 0; i < n; i++) dsk_t_set(t, i, lo + (hi - lo) * dsk_rng_uniform(r));
 }
 
+int dsk_t_fill_scattered_pages(dsk_tensor *block_table, dsk_rng *r, int pages)
+{
+    const int64_t n = dsk_tensor_numel(block_table);
+    if (n > pages) return 0;
+    int *perm = malloc(sizeof(int) * (size_t)(pages > 0 ? pages : 1));
+    if (!perm) return 0;
+    for (int i = 0; i < pages; i++) perm[i] = i;
+    for (int i = pages - 1; i > 0; i--) {  /* Fisher-Yates */
+        const int k = (int)dsk_rng_int(r, 0, i), t = perm[i];
+        perm[i] = perm[k];
+        perm[k] = t;
+    }
+    for (int64_t i = 0; i < n; i++) dsk_t_set(block_table, i, perm[i]);
+    free(perm);
+    return 1;
+}
+
 void dsk_t_fill_int(dsk_tensor *t, dsk_rng *r, int64_t lo, int64_t hi)
 {
     int64_t n = dsk_tensor_numel(t);

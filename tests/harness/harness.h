@@ -35,6 +35,10 @@ dsk_rng dsk_t_rng(uint64_t case_id);
  * value encoded with saturation). */
 void dsk_t_fill_normal(dsk_tensor *t, dsk_rng *r, double stddev);
 void dsk_t_fill_uniform(dsk_tensor *t, dsk_rng *r, double lo, double hi);
+/* A paged-cache block table (i32, any shape) filled with the first numel entries of a
+ * random permutation of 0..pages-1, so sequences read scattered, distinct pages.
+ * Returns 0 when the table has more entries than pages. */
+int dsk_t_fill_scattered_pages(dsk_tensor *block_table, dsk_rng *r, int pages);
 /* Uniform integers in [lo, hi] for i32 tensors. */
 void dsk_t_fill_int(dsk_tensor *t, dsk_rng *r, int64_t lo, int64_t hi);
 /* Bytes 0xFF over the tensor's elements (NaN for f32/bf16/f16 and e4m3). */

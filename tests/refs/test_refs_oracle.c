@@ -104,18 +104,8 @@ static void case_mla_decode(int id, int B, int H, int D, int dv, int max_pages, 
     dsk_tensor *lse = dsk_t_new2(DSK_F32, B, H);
     dsk_t_fill_normal(q, &r, 1.0);
     dsk_t_fill_normal(kv, &r, 1.0);
-    /* pages: a random permutation, so sequences read scattered pages */
-    int *perm = malloc(sizeof(int) * (size_t)num_pages);
-    for (int i = 0; i < num_pages; i++)
-        perm[i] = i;
-    for (int i = num_pages - 1; i > 0; i--) {
-        int j = (int)dsk_rng_int(&r, 0, i), tmp = perm[i];
-        perm[i] = perm[j];
-        perm[j] = tmp;
-    }
-    for (int i = 0; i < B * max_pages; i++)
-        dsk_t_set(bt, i, perm[i]);
-    free(perm);
+    /* pages scattered: a random permutation */
+    DSK_T_CHECK(dsk_t_fill_scattered_pages(bt, &r, num_pages), "block table larger than the cache");
     const int cap = max_pages * DSK_MLA_PAGE_SIZE;
     for (int b = 0; b < B; b++) /* ragged: 1, a full page, one past a page, random */
         dsk_t_set(sl, b, b == 0 ? 1 : b == 1 ? (cap >= 64 ? 64 : cap) : b == 2 ? (cap >= 65 ? 65 : cap)
