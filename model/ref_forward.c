@@ -180,6 +180,22 @@ static dsk_status ref_attn_prefill(pool *p, const dsk_model *m, const dsk_layer_
     return lin(p, o, &L->o, attn);
 }
 
+/* The absorbed-MLA per-head products of one token: for each head h, the n_in values at
+ * x + h*x_stride times head h of the stacked weight st, written to y + h*y_stride. */
+static dsk_status per_head_linear(pool *p, const dsk_lin *st, int64_t H, const float *x, int64_t x_stride,
+                                  int64_t n_in, float *y, int64_t y_stride, int64_t n_out)
+{
+    for (int64_t hh = 0; hh < H; hh++) {
+        dsk_tensor xi = dsk_tensor_2d((float *)x + hh * x_stride, DSK_F32, 1, n_in);
+        dsk_tensor yo = dsk_tensor_2d(y + hh * y_stride, DSK_F32, 1, n_out), w, ws;
+        expert(st, hh, &w, &ws);
+        int mark = p->n;
+        DSK_TRY(linear(p, &xi, &w, &ws, &yo));
+        pool_pop(p, mark);
+    }
+    return DSK_OK;
+}
+
 /* Attention of one token at position t over the latent cache (rows 0..t-1 filled, row t
  * appended here), absorbed (decode) form as in DeepSeek-V3's model.py: per head,
  * q_abs = W_UK^T q_nope (quantized q_nope), scores against [c_kv | k_pe] of every cached
@@ -197,15 +213,9 @@ static dsk_status ref_attn_decode(pool *p, const dsk_model *m, const dsk_layer_w
     DSK_TRY(T2(p, DSK_F32, H, D, &qd));
     DSK_TRY(T2(p, DSK_F32, H, R, &od));
     DSK_TRY(T2(p, DSK_F32, 1, H * vd, &o));
-    for (int64_t hh = 0; hh < H; hh++) {
-        dsk_tensor qn = dsk_tensor_2d((float *)q->data + hh * qk, DSK_F32, 1, nope);
-        dsk_tensor qa = dsk_tensor_2d((float *)qd->data + hh * D, DSK_F32, 1, R), wk, sk;
-        expert(&L->w_uk_t, hh, &wk, &sk);
-        int mark = p->n;
-        DSK_TRY(linear(p, &qn, &wk, &sk, &qa));
-        pool_pop(p, mark);
+    DSK_TRY(per_head_linear(p, &L->w_uk_t, H, q->data, qk, nope, qd->data, D, R));
+    for (int64_t hh = 0; hh < H; hh++)
         memcpy((float *)qd->data + hh * D + R, (float *)q->data + hh * qk + nope, sizeof(float) * (size_t)rope);
-    }
     const int64_t pages = cache->shape[0];
     int32_t *bt_d = malloc(sizeof(int32_t) * (size_t)pages);
     if (!bt_d)
@@ -220,14 +230,7 @@ static dsk_status ref_attn_decode(pool *p, const dsk_model *m, const dsk_layer_w
     dsk_status s = dsk_mla_decode_ref(&da);
     free(bt_d);
     DSK_TRY(s);
-    for (int64_t hh = 0; hh < H; hh++) {
-        dsk_tensor ol = dsk_tensor_2d((float *)od->data + hh * R, DSK_F32, 1, R);
-        dsk_tensor ov = dsk_tensor_2d((float *)o->data + hh * vd, DSK_F32, 1, vd), wv, sv;
-        expert(&L->w_uv, hh, &wv, &sv);
-        int mark = p->n;
-        DSK_TRY(linear(p, &ol, &wv, &sv, &ov));
-        pool_pop(p, mark);
-    }
+    DSK_TRY(per_head_linear(p, &L->w_uv, H, od->data, R, R, o->data, vd, vd));
     return lin(p, o, &L->o, attn);
 }
 
